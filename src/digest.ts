@@ -1,0 +1,254 @@
+/**
+ * Streaming SHA-512, behind one interface so the backend can change.
+ *
+ * Hashing is this tool's main CPU cost. Deno's `node:crypto` hashes SHA-512 at about 75%
+ * of OpenSSL's speed here, so when the system's libcrypto can be loaded (every Linux CI
+ * image has one) the hasher calls it through FFI and runs at OpenSSL's own speed; otherwise
+ * it falls back to `node:crypto`, which always works. `TOOLTOOL_SHA512_BACKEND=node` forces
+ * the fallback. Memory stays constant: files are read in 1 MiB chunks, never whole.
+ *
+ * `updateAsync` hashes off the main thread (libcrypto only), so several files or downloads
+ * in flight do not serialize on one core. The fallback hashes on the calling thread.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { Sha512 } from "./manifest.ts";
+
+/** An incremental SHA-512 computation. */
+export interface Sha512Hasher {
+  /** Adds bytes on the calling thread. */
+  update(chunk: Uint8Array): void;
+  /**
+   * Adds bytes, off the calling thread when the backend allows it. The chunk must not be
+   * modified until the promise settles. Calls must not overlap.
+   */
+  updateAsync(chunk: Uint8Array): Promise<void>;
+  /** Finishes and returns the lowercase hex digest; the hasher cannot be used after. */
+  digest(): Sha512;
+}
+
+/** Which implementation computes SHA-512 in this process. */
+export type Sha512Backend = "libcrypto" | "node";
+
+/** A file's digest and byte count, computed in one pass. */
+export interface FileDigest {
+  readonly digest: Sha512;
+  readonly size: number;
+}
+
+const CHUNK_SIZE = 1 << 20;
+
+const LIBCRYPTO_NAMES: Record<string, readonly string[]> = {
+  linux: ["libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so"],
+  darwin: [
+    "/opt/homebrew/opt/openssl@3/lib/libcrypto.3.dylib",
+    "/usr/local/opt/openssl@3/lib/libcrypto.3.dylib",
+  ],
+};
+
+const LIBCRYPTO_SYMBOLS = {
+  EVP_MD_CTX_new: { parameters: [], result: "pointer" },
+  EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
+  EVP_sha512: { parameters: [], result: "pointer" },
+  EVP_DigestInit_ex: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
+  EVP_DigestUpdate: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  EVP_DigestFinal_ex: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
+  EVP_DigestUpdateNonblocking: {
+    name: "EVP_DigestUpdate",
+    parameters: ["pointer", "buffer", "usize"],
+    result: "i32",
+    nonblocking: true,
+  },
+} as const;
+
+type Libcrypto = Deno.DynamicLibrary<typeof LIBCRYPTO_SYMBOLS>["symbols"];
+
+let loaded: { backend: Sha512Backend; libcrypto?: Libcrypto } | undefined;
+
+function loadBackend(): { backend: Sha512Backend; libcrypto?: Libcrypto } {
+  if (loaded !== undefined) return loaded;
+  loaded = { backend: "node" };
+  if (readBackendPreference() === "node") return loaded;
+  for (const name of LIBCRYPTO_NAMES[Deno.build.os] ?? []) {
+    try {
+      const library = Deno.dlopen(name, LIBCRYPTO_SYMBOLS);
+      loaded = { backend: "libcrypto", libcrypto: library.symbols };
+      break;
+    } catch {
+      // Not there, or no FFI permission: the next name, then node:crypto.
+    }
+  }
+  return loaded;
+}
+
+function readBackendPreference(): string | undefined {
+  try {
+    return Deno.env.get("TOOLTOOL_SHA512_BACKEND");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The backend `createSha512` uses in this process. */
+export function sha512Backend(): Sha512Backend {
+  return loadBackend().backend;
+}
+
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
+function toHex(bytes: Uint8Array): string {
+  let hex = "";
+  for (const byte of bytes) hex += HEX[byte];
+  return hex;
+}
+
+class LibcryptoHasher implements Sha512Hasher {
+  readonly #lib: Libcrypto;
+  #context: Deno.PointerValue;
+
+  constructor(lib: Libcrypto) {
+    this.#lib = lib;
+    this.#context = lib.EVP_MD_CTX_new();
+    if (
+      this.#context === null || lib.EVP_DigestInit_ex(this.#context, lib.EVP_sha512(), null) !== 1
+    ) {
+      throw new Error("libcrypto could not start a SHA-512 computation");
+    }
+  }
+
+  update(chunk: Uint8Array): void {
+    if (this.#lib.EVP_DigestUpdate(this.#live(), chunk, BigInt(chunk.byteLength)) !== 1) {
+      throw new Error("libcrypto failed to hash a chunk");
+    }
+  }
+
+  async updateAsync(chunk: Uint8Array): Promise<void> {
+    const context = this.#live();
+    // Small chunks cost more to hand to another thread than to hash here.
+    if (chunk.byteLength < 64 * 1024) return this.update(chunk);
+    const ok = await this.#lib.EVP_DigestUpdateNonblocking(
+      context,
+      chunk,
+      BigInt(chunk.byteLength),
+    );
+    if (ok !== 1) throw new Error("libcrypto failed to hash a chunk");
+  }
+
+  digest(): Sha512 {
+    const context = this.#live();
+    const out = new Uint8Array(64);
+    const ok = this.#lib.EVP_DigestFinal_ex(context, out, null);
+    this.#lib.EVP_MD_CTX_free(context);
+    this.#context = null;
+    if (ok !== 1) throw new Error("libcrypto failed to finish a SHA-512 computation");
+    return toHex(out) as Sha512;
+  }
+
+  #live(): NonNullable<Deno.PointerValue> {
+    if (this.#context === null) throw new Error("SHA-512 hasher used after digest()");
+    return this.#context;
+  }
+}
+
+class NodeHasher implements Sha512Hasher {
+  readonly #hash = createHash("sha512");
+
+  update(chunk: Uint8Array): void {
+    this.#hash.update(chunk);
+  }
+
+  updateAsync(chunk: Uint8Array): Promise<void> {
+    this.#hash.update(chunk);
+    return Promise.resolve();
+  }
+
+  digest(): Sha512 {
+    return this.#hash.digest("hex") as Sha512;
+  }
+}
+
+/** Starts a SHA-512 computation with the fastest backend this process can load. */
+export function createSha512(backend: Sha512Backend = sha512Backend()): Sha512Hasher {
+  const { libcrypto } = loadBackend();
+  if (backend === "libcrypto" && libcrypto !== undefined) return new LibcryptoHasher(libcrypto);
+  return new NodeHasher();
+}
+
+/** SHA-512 of bytes already in memory (small inputs only: tests, payloads). */
+export function sha512Hex(data: Uint8Array | string): Sha512 {
+  const hasher = createSha512();
+  hasher.update(typeof data === "string" ? new TextEncoder().encode(data) : data);
+  return hasher.digest();
+}
+
+/**
+ * Hashes one file in a single streaming pass. The next chunk is read while the current one
+ * is hashed, so disk and CPU overlap.
+ */
+export async function hashFile(
+  path: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<FileDigest> {
+  using file = await Deno.open(path, { read: true });
+  const hasher = createSha512();
+  let current = new Uint8Array(CHUNK_SIZE);
+  let spare = new Uint8Array(CHUNK_SIZE);
+  let size = 0;
+  let filled = await file.read(current);
+  while (filled !== null) {
+    options.signal?.throwIfAborted();
+    const pending = file.read(spare);
+    await hasher.updateAsync(current.subarray(0, filled));
+    size += filled;
+    [current, spare] = [spare, current];
+    filled = await pending;
+  }
+  return { digest: hasher.digest(), size };
+}
+
+/**
+ * Hashes many files at once. Results come back in input order; a file that cannot be read
+ * is returned as the `Error` in its slot, so one bad file does not hide the others.
+ *
+ * With libcrypto, each chunk is hashed on Deno's blocking-thread pool, so several files in
+ * flight use several cores without workers; largest files start first so a big one does
+ * not start last and leave a core idle at the end.
+ */
+export async function hashFiles(
+  paths: readonly string[],
+  options: { signal?: AbortSignal | undefined; concurrency?: number | undefined } = {},
+): Promise<(FileDigest | Error)[]> {
+  const concurrency = Math.max(1, options.concurrency ?? navigator.hardwareConcurrency ?? 1);
+  const sizes = await Promise.all(
+    paths.map((path) => Deno.stat(path).then((s) => s.size, () => 0)),
+  );
+  const order = paths.map((_, index) => index).sort((a, b) => (sizes[b] ?? 0) - (sizes[a] ?? 0));
+  const results: (FileDigest | Error)[] = new Array(paths.length);
+  await forEachConcurrently(order, concurrency, async (index) => {
+    options.signal?.throwIfAborted();
+    results[index] = await hashFile(paths[index] ?? "", { signal: options.signal }).catch(asError);
+  });
+  return results;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Runs `task` over `items` with at most `limit` running at once. */
+export async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  async function lane(): Promise<void> {
+    while (next < items.length) {
+      const index = next++;
+      await task(items[index] as T, index);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
