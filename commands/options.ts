@@ -52,6 +52,10 @@ export interface GlobalOptions {
   readonly publicDigest: string | undefined;
   /** `--internal-digest` for `check`. */
   readonly internalDigest: string | undefined;
+  /** `-q/--quiet` (also reflected in `ctx.output.verbosity`). */
+  readonly quiet: boolean;
+  /** `-v/--verbose` (also reflected in `ctx.output.verbosity`). */
+  readonly verbose: boolean;
 }
 
 /**

@@ -1,0 +1,7 @@
+import type { CommandFunction } from "./options.ts";
+import { ToolError } from "../src/errors.ts";
+
+/** Placeholder until the command lands. */
+export const fetchCommand: CommandFunction = () => {
+  return Promise.reject(new ToolError("This command is not implemented yet"));
+};

@@ -1,0 +1,336 @@
+/**
+ * The command line, compatible with tooltool.py 1.4.0 (Python optparse).
+ *
+ * optparse takes every option globally and anywhere on the line, and accepts any
+ * unambiguous prefix of a long option (`--auth`, `--cache-f`). Commander parses, and this
+ * module first expands prefixes with one extra rule: a prefix that was unique among
+ * tooltool.py's own options keeps meaning that option, even where an option this tool added
+ * shares it (`--s` is still `--size` although `--schema-only` exists), so no script that
+ * worked with tooltool.py changes meaning.
+ *
+ * Pure: no I/O. `main.ts` passes argv and the environment in.
+ *
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { UsageError } from "../src/errors.ts";
+import type { GlobalOptions, Visibility } from "./options.ts";
+
+/** One long option as the prefix expander sees it. */
+interface OptionSpec {
+  readonly long: string;
+  readonly takesValue: boolean;
+  /** Present in tooltool.py 1.4.0. */
+  readonly legacy: boolean;
+  readonly short?: string;
+}
+
+const OPTION_SPECS: readonly OptionSpec[] = [
+  { long: "quiet", short: "q", takesValue: false, legacy: true },
+  { long: "verbose", short: "v", takesValue: false, legacy: true },
+  { long: "manifest", short: "m", takesValue: true, legacy: true },
+  { long: "algorithm", short: "d", takesValue: true, legacy: true },
+  { long: "digest", takesValue: true, legacy: true },
+  { long: "visibility", takesValue: true, legacy: true },
+  { long: "unpack", takesValue: false, legacy: true },
+  { long: "version", takesValue: true, legacy: true },
+  { long: "overwrite", short: "o", takesValue: false, legacy: true },
+  { long: "url", takesValue: true, legacy: true },
+  { long: "cache-folder", short: "c", takesValue: true, legacy: true },
+  { long: "size", short: "s", takesValue: true, legacy: true },
+  { long: "region", short: "r", takesValue: true, legacy: true },
+  { long: "message", takesValue: true, legacy: true },
+  { long: "authentication-file", takesValue: true, legacy: true },
+  { long: "help", short: "h", takesValue: false, legacy: true },
+  { long: "json", takesValue: false, legacy: false },
+  { long: "jobs", short: "j", takesValue: true, legacy: false },
+  { long: "rehash", takesValue: false, legacy: false },
+  { long: "schema-only", takesValue: false, legacy: false },
+  { long: "max-size", takesValue: true, legacy: false },
+  { long: "max-age", takesValue: true, legacy: false },
+  { long: "public-digest", takesValue: true, legacy: false },
+  { long: "internal-digest", takesValue: true, legacy: false },
+];
+
+/** The commands, in the order `--help` lists them. */
+export const COMMAND_SUMMARIES = {
+  list: ["", "list the files in the manifest: present (P) and valid (V)"],
+  validate: [
+    "[manifests...]",
+    "check that every file in the manifest is present and valid (--schema-only: the manifests alone)",
+  ],
+  add: ["<files...>", "add records for FILES to the manifest"],
+  fetch: ["[files...]", "retrieve the files listed in the manifest (or only FILES)"],
+  purge: ["", "clean up the cache folder (-c), keeping -s GB free"],
+  upload: ["", "upload the files listed in the manifest; --message is required"],
+  "change-visibility": ["", "set the visibility (--visibility) of the file with --digest"],
+  delete: ["", "delete the stored instances of the file with --digest"],
+  check: ["", "probe a ToolTool server's health for operators"],
+  version: ["", "print this program's version"],
+} as const satisfies Record<string, readonly [string, string]>;
+
+/** A command name this tool knows. */
+export type CommandName = keyof typeof COMMAND_SUMMARIES;
+
+/** What the command line asks for. */
+export type ParsedArgs =
+  | {
+    readonly kind: "run";
+    readonly command: CommandName;
+    readonly args: readonly string[];
+    readonly options: GlobalOptions;
+  }
+  | { readonly kind: "help"; readonly text: string };
+
+/** Environment variables that shape the defaults. */
+export interface ArgsEnvironment {
+  readonly TOOLTOOL_HOST?: string | undefined;
+  readonly TASKCLUSTER_PROXY_URL?: string | undefined;
+  /** For expanding `~` in --authentication-file. */
+  readonly HOME?: string | undefined;
+}
+
+const DEFAULT_HOST = "tooltool.mozilla-releng.net";
+
+/**
+ * Expands unambiguous prefixes of long options, optparse style. Values of options that take
+ * one are skipped, so `--message --foo` keeps `--foo` as the message.
+ */
+export function expandOptionPrefixes(argv: readonly string[]): string[] {
+  const expanded: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] ?? "";
+    if (token === "--") {
+      expanded.push(...argv.slice(i));
+      break;
+    }
+    if (token.startsWith("--") && token.length > 2) {
+      const equals = token.indexOf("=");
+      const name = token.slice(2, equals === -1 ? undefined : equals);
+      const spec = resolveLongOption(name);
+      if (spec === undefined) {
+        expanded.push(token);
+        continue;
+      }
+      expanded.push(`--${spec.long}${equals === -1 ? "" : token.slice(equals)}`);
+      if (spec.takesValue && equals === -1 && i + 1 < argv.length) expanded.push(argv[++i] ?? "");
+      continue;
+    }
+    expanded.push(token);
+    if (/^-[^-]/.test(token)) {
+      // A short-option cluster: only its last letter may take the next word as its value.
+      const cluster = token.slice(1);
+      for (let j = 0; j < cluster.length; j++) {
+        const spec = OPTION_SPECS.find((s) => s.short === cluster[j]);
+        if (spec?.takesValue) {
+          if (j === cluster.length - 1 && i + 1 < argv.length) expanded.push(argv[++i] ?? "");
+          break;
+        }
+      }
+    }
+  }
+  return expanded;
+}
+
+function resolveLongOption(name: string): OptionSpec | undefined {
+  const exact = OPTION_SPECS.find((spec) => spec.long === name);
+  if (exact !== undefined) return exact;
+  const legacy = OPTION_SPECS.filter((spec) => spec.legacy && spec.long.startsWith(name));
+  if (legacy.length === 1) return legacy[0];
+  const all = OPTION_SPECS.filter((spec) => spec.long.startsWith(name));
+  if (all.length === 1) return all[0];
+  if (all.length > 1) {
+    const candidates = all.map((spec) => `--${spec.long}`).join(", ");
+    throw new UsageError(`Ambiguous option "--${name}": could be ${candidates}`);
+  }
+  return undefined;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseNumber(flag: string, { integer, min }: { integer: boolean; min: number }) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (value.trim() === "" || !Number.isFinite(number) || (integer && !Number.isInteger(number))) {
+      throw new UsageError(
+        `Invalid value for ${flag}: "${value}" is not ${integer ? "an integer" : "a number"}`,
+      );
+    }
+    if (number < min) throw new UsageError(`Invalid value for ${flag}: must be at least ${min}`);
+    return number;
+  };
+}
+
+function buildProgram() {
+  return new Command()
+    .name("tooltool")
+    .usage("[options] <command> [FILES...]")
+    .description(
+      "Fetch, add, validate and upload ToolTool artifacts (a drop-in for tooltool.py 1.4.0).",
+    )
+    .helpOption("-h, --help", "show help for the tool or a command")
+    .option("-q, --quiet", "only print errors")
+    .option("-v, --verbose", "print details (never credentials)")
+    .option("-m, --manifest <file>", "the manifest file to operate on", "manifest.tt")
+    .option("-d, --algorithm <name>", "hashing algorithm (only sha512 is allowed)", "sha512")
+    .option("--digest <sha512>", "the file to act on, for change-visibility and delete")
+    .addOption(
+      new Option("--visibility <level>", "visibility of added/changed files")
+        .choices(["public", "internal"] as const),
+    )
+    .option("--unpack", "mark added files to be unpacked after fetch")
+    .option("--version <string>", "version annotation for added files (not the program version)")
+    .option("-o, --overwrite", "unused; accepted for compatibility")
+    .option("--url <url>", "ToolTool API base URL; repeat to fall back in order", collect, [])
+    .option("-c, --cache-folder <dir>", "local cache folder")
+    .option(
+      "-s, --size <GB>",
+      "free space required, for purge (GB)",
+      parseNumber("--size", { integer: false, min: 0 }),
+      0,
+    )
+    .option("-r, --region <region>", "preferred storage region for fetch or upload")
+    .option("--message <text>", 'the "commit message" for an upload (bug number and comment)')
+    .option("--authentication-file <file>", "Taskcluster credentials (JSON) or a bearer token")
+    .option("--json", "print a machine-readable report on stdout")
+    .option(
+      "-j, --jobs <n>",
+      "files transferred at once",
+      parseNumber("--jobs", { integer: true, min: 1 }),
+    )
+    .option("--rehash", "re-hash every file instead of trusting recorded stat stamps")
+    .option("--schema-only", "validate: check the manifests alone, offline")
+    .option(
+      "--max-size <GB>",
+      "purge: shrink the cache to at most this size",
+      parseNumber("--max-size", { integer: false, min: 0 }),
+    )
+    .option(
+      "--max-age <days>",
+      "purge: delete entries unused for this long",
+      parseNumber("--max-age", { integer: false, min: 0 }),
+    )
+    .option("--public-digest <sha512>", "check: a public file that must redirect")
+    .option(
+      "--internal-digest <sha512>",
+      "check: an internal file that must be refused anonymously",
+    )
+    .configureHelp({ showGlobalOptions: true })
+    .showHelpAfterError(false)
+    .allowExcessArguments(false);
+}
+
+type ProgramOptions = ReturnType<ReturnType<typeof buildProgram>["opts"]>;
+
+/**
+ * Parses argv (without the program name) into one command to run, or help to print.
+ * Throws `UsageError` for anything tooltool.py's parser would reject, and more.
+ */
+export function parseArgs(argv: readonly string[], env: ArgsEnvironment = {}): ParsedArgs {
+  const program = buildProgram();
+  let helpText = "";
+  let parsed: { command: CommandName; args: string[]; opts: ProgramOptions } | undefined;
+  program.exitOverride().configureOutput({
+    writeOut: (text) => helpText += text,
+    writeErr: (text) => helpText += text,
+    outputError: () => {},
+  });
+  for (const [name, [args, summary]] of Object.entries(COMMAND_SUMMARIES)) {
+    const command = program.command(name).description(summary);
+    if (args !== "") command.argument(args);
+    command.action(function (this: Command) {
+      parsed = {
+        command: name as CommandName,
+        args: this.args,
+        opts: this.optsWithGlobals() as ProgramOptions,
+      };
+    });
+  }
+  try {
+    program.parse(expandOptionPrefixes(argv), { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return { kind: "help", text: helpText };
+      // Commander shows help when no command is given; optparse calls it a usage error.
+      if (error.code === "commander.help") parsed = undefined;
+      else {
+        throw new UsageError(commanderMessage(error.message), {
+          hint: 'run "tooltool --help" for usage',
+        });
+      }
+    } else throw error;
+  }
+  if (parsed === undefined) {
+    throw new UsageError("You must specify a command", { hint: 'run "tooltool --help" for usage' });
+  }
+  return {
+    kind: "run",
+    command: parsed.command,
+    args: parsed.args,
+    options: toGlobalOptions(parsed.opts, env),
+  };
+}
+
+function commanderMessage(message: string): string {
+  const text = message.replace(/^error:\s*/, "");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOptions {
+  if (opts.algorithm !== "sha512") {
+    throw new UsageError(
+      `Invalid value for --algorithm: only sha512 is supported, not "${opts.algorithm}"`,
+    );
+  }
+  return {
+    manifest: opts.manifest,
+    urls: baseUrls(opts.url, env),
+    cacheFolder: opts.cacheFolder,
+    sizeGb: opts.size,
+    region: opts.region,
+    message: opts.message,
+    authenticationFile: opts.authenticationFile === undefined
+      ? undefined
+      : expandHome(opts.authenticationFile, env.HOME),
+    visibility: opts.visibility as Visibility | undefined,
+    unpack: opts.unpack === true,
+    recordVersion: opts.version,
+    digest: opts.digest,
+    json: opts.json === true,
+    jobs: opts.jobs,
+    rehash: opts.rehash === true,
+    schemaOnly: opts.schemaOnly === true,
+    maxSizeGb: opts.maxSize,
+    maxAgeDays: opts.maxAge,
+    publicDigest: opts.publicDigest,
+    internalDigest: opts.internalDigest,
+    quiet: opts.quiet === true,
+    verbose: opts.verbose === true,
+  };
+}
+
+/**
+ * tooltool.py's URL rule: the `--url`s in order, or else https://$TOOLTOOL_HOST (default
+ * tooltool.mozilla-releng.net) — routed through $TASKCLUSTER_PROXY_URL when that is set —
+ * each with a trailing slash.
+ */
+export function baseUrls(urls: readonly string[], env: ArgsEnvironment): string[] {
+  let chosen = [...urls];
+  if (chosen.length === 0) {
+    const host = env.TOOLTOOL_HOST || DEFAULT_HOST;
+    chosen = [
+      env.TASKCLUSTER_PROXY_URL ? `${env.TASKCLUSTER_PROXY_URL}/${host}` : `https://${host}`,
+    ];
+  }
+  return chosen.map((url) => url.endsWith("/") ? url : `${url}/`);
+}
+
+function expandHome(path: string, home: string | undefined): string {
+  if (home === undefined) return path;
+  if (path === "~") return home;
+  if (path.startsWith("~/")) return `${home}${path.slice(1)}`;
+  return path;
+}

@@ -1,0 +1,138 @@
+/**
+ * The tooltool command line: reads argv and the environment, runs one command, and maps
+ * its outcome to an exit code (0 ok, 1 failed, 2 usage, 130 interrupted). The only module
+ * that touches `Deno.args`, `Deno.env`, the real stdout/stderr or the exit code.
+ *
+ * Commands are loaded on demand, so `validate --schema-only` starts without loading the
+ * HTTP, credentials or archive code.
+ *
+ * @module
+ */
+
+import { type CommandName, parseArgs } from "./commands/parse_args.ts";
+import type { CommandFunction } from "./commands/options.ts";
+import type { Context } from "./src/context.ts";
+import { errorMessage, ExitCode, InterruptedError, ToolError } from "./src/errors.ts";
+import { Output, type Verbosity } from "./src/output.ts";
+
+const COMMANDS: Record<CommandName, () => Promise<CommandFunction>> = {
+  list: () => import("./commands/list.ts").then((m) => m.listCommand),
+  validate: () => import("./commands/validate.ts").then((m) => m.validateCommand),
+  add: () => import("./commands/add.ts").then((m) => m.addCommand),
+  fetch: () => import("./commands/fetch.ts").then((m) => m.fetchCommand),
+  purge: () => import("./commands/purge.ts").then((m) => m.purgeCommand),
+  upload: () => import("./commands/upload.ts").then((m) => m.uploadCommand),
+  "change-visibility": () =>
+    import("./commands/change_visibility.ts").then((m) => m.changeVisibilityCommand),
+  delete: () => import("./commands/delete.ts").then((m) => m.deleteCommand),
+  check: () => import("./commands/check.ts").then((m) => m.checkCommand),
+  version: () => import("./commands/version.ts").then((m) => m.versionCommand),
+};
+
+const encoder = new TextEncoder();
+
+function writeAll(stream: typeof Deno.stdout | typeof Deno.stderr, text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
+}
+
+function safeWrite(stream: typeof Deno.stdout | typeof Deno.stderr, text: string): void {
+  try {
+    writeAll(stream, text);
+  } catch {
+    // A closed pipe (`tooltool list | head`) is not worth a crash.
+  }
+}
+
+function printError(error: unknown, verbose: boolean): void {
+  if (error instanceof ToolError) {
+    safeWrite(Deno.stderr, `error: ${error.message}\n`);
+    if (error.hint !== undefined) safeWrite(Deno.stderr, `hint: ${error.hint}\n`);
+    if (verbose && error.cause !== undefined) {
+      safeWrite(Deno.stderr, `cause: ${errorMessage(error.cause)}\n`);
+    }
+    return;
+  }
+  // Deno's own errors (a file that vanished, a permission) are still the user's to fix.
+  if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
+    safeWrite(Deno.stderr, `error: ${errorMessage(error)}\n`);
+    return;
+  }
+  safeWrite(Deno.stderr, `error: internal error: ${errorMessage(error)}\n`);
+  safeWrite(Deno.stderr, "hint: this is a bug in tooltool; please report it with the -v output\n");
+  if (verbose && error instanceof Error && error.stack) safeWrite(Deno.stderr, `${error.stack}\n`);
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const verboseRequested = argv.includes("-v") || argv.includes("--verbose");
+  const interrupt = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    // A second Ctrl-C means "now": skip the cleanup the first one started.
+    if (interrupts > 1) Deno.exit(ExitCode.interrupted);
+    interrupt.abort(new InterruptedError("Interrupted"));
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, onSignal);
+    } catch {
+      // SIGTERM cannot be listened to on Windows.
+    }
+  }
+  try {
+    const parsed = parseArgs(argv, {
+      TOOLTOOL_HOST: readEnv("TOOLTOOL_HOST"),
+      TASKCLUSTER_PROXY_URL: readEnv("TASKCLUSTER_PROXY_URL"),
+      HOME: readEnv("HOME") ?? readEnv("USERPROFILE"),
+    });
+    if (parsed.kind === "help") {
+      safeWrite(Deno.stdout, parsed.text);
+      return ExitCode.ok;
+    }
+    const { options } = parsed;
+    const verbosity: Verbosity = options.verbose ? "verbose" : options.quiet ? "quiet" : "normal";
+    const ctx: Context = {
+      cwd: Deno.cwd(),
+      env: readEnv,
+      output: new Output({
+        writeStdout: (text) => safeWrite(Deno.stdout, text),
+        writeStderr: (text) => safeWrite(Deno.stderr, text),
+        verbosity,
+        json: options.json,
+        stderrIsTerminal: Deno.stderr.isTerminal(),
+      }),
+      fetch: globalThis.fetch,
+      signal: interrupt.signal,
+      cores: navigator.hardwareConcurrency ?? 1,
+    };
+    const command = await COMMANDS[parsed.command]();
+    await command(parsed.args, options, ctx);
+    return ExitCode.ok;
+  } catch (error) {
+    const reported = interrupt.signal.aborted && !(error instanceof ToolError)
+      ? new InterruptedError("Interrupted")
+      : error;
+    printError(reported, verboseRequested);
+    return reported instanceof ToolError ? reported.exitCode : ExitCode.failed;
+  }
+}
+
+if (import.meta.main) {
+  // A rejection nobody awaited must not become Deno's "Uncaught" dump.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    printError(event.reason, Deno.args.includes("-v") || Deno.args.includes("--verbose"));
+    Deno.exit(ExitCode.failed);
+  });
+  Deno.exit(await main(Deno.args));
+}
