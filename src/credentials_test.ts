@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import {
+  authorizationFor,
+  describeCredentials,
+  loadCredentials,
+  parseCredentialsFile,
+} from "./credentials.ts";
+import { CredentialsError } from "./errors.ts";
+import { parseHawkHeader } from "./hawk.ts";
+
+const noEnv = (_: string) => undefined;
+const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
+
+Deno.test("parseCredentialsFile() reads Taskcluster JSON credentials", () => {
+  const credentials = parseCredentialsFile('{"clientId": "me", "accessToken": "s3cret"}\n', "f");
+  assert.equal(credentials.kind, "hawk");
+  if (credentials.kind === "hawk") assert.equal(credentials.hawk.clientId, "me");
+});
+
+Deno.test("parseCredentialsFile() treats other content as a bearer token, as tooltool.py does", () => {
+  assert.deepEqual(parseCredentialsFile("abc.def-123\n", "f"), {
+    kind: "bearer",
+    token: "abc.def-123",
+    source: '"f"',
+  });
+});
+
+Deno.test("parseCredentialsFile() rejects broken JSON without echoing the secret", () => {
+  const error = assert.throws(
+    () => parseCredentialsFile('{"clientId": "me", "accessToken": "SECRET-VALUE"', "f"),
+    CredentialsError,
+  );
+  void error;
+  try {
+    parseCredentialsFile('{"clientId": "me", "accessToken": "SECRET-VALUE"', "f");
+  } catch (e) {
+    assert.ok(!String((e as Error).message).includes("SECRET"));
+  }
+});
+
+Deno.test("parseCredentialsFile() rejects missing fields, bad scopes and empty files", () => {
+  for (
+    const text of [
+      '{"clientId": "me"}',
+      '{"clientId": 1, "accessToken": "x"}',
+      '{"clientId": "me", "accessToken": "x", "authorizedScopes": "a"}',
+      '{"clientId": "me", "accessToken": "x", "certificate": "not json"}',
+      '{"clientId": "me", "accessToken": "x", "certificate": {"start": 1}}',
+      "",
+      "two words",
+    ]
+  ) {
+    assert.throws(() => parseCredentialsFile(text, "f"), CredentialsError, text);
+  }
+});
+
+Deno.test("parseCredentialsFile() refuses expired temporary credentials", () => {
+  const certificate = {
+    version: 1,
+    start: 0,
+    expiry: 1_000,
+    seed: "s",
+    scopes: [],
+    signature: "x",
+  };
+  const text = JSON.stringify({ clientId: "me", accessToken: "t", certificate });
+  assert.throws(() => parseCredentialsFile(text, "f", () => 5_000), /expired/);
+  const fresh = JSON.stringify({
+    clientId: "me",
+    accessToken: "t",
+    certificate: JSON.stringify({ ...certificate, expiry: 10_000_000 }),
+  });
+  const credentials = parseCredentialsFile(fresh, "f", () => 5_000);
+  assert.equal(credentials.kind === "hawk" && credentials.hawk.certificate?.expiry, 10_000_000);
+});
+
+Deno.test("loadCredentials() falls back to the environment, then to anonymous", async () => {
+  assert.deepEqual(await loadCredentials({}, noEnv), { kind: "none" });
+  const fromEnv = await loadCredentials(
+    {},
+    envOf({ TASKCLUSTER_CLIENT_ID: "c", TASKCLUSTER_ACCESS_TOKEN: "t" }),
+  );
+  assert.equal(fromEnv.kind, "hawk");
+  await assert.rejects(
+    loadCredentials({}, envOf({ TASKCLUSTER_CLIENT_ID: "c" })),
+    /TASKCLUSTER_ACCESS_TOKEN is not set/,
+  );
+});
+
+Deno.test("loadCredentials() names a missing file without a stack trace", async () => {
+  await assert.rejects(
+    loadCredentials({ authenticationFile: "/nonexistent/token" }, noEnv),
+    (error: unknown) =>
+      error instanceof CredentialsError &&
+      error.message === 'Cannot read credentials "/nonexistent/token": file not found',
+  );
+});
+
+Deno.test("authorizationFor() signs with Hawk, sends bearer tokens, and leaves the proxy alone", () => {
+  const url = new URL("https://tooltool.example/sha512/abc");
+  const hawk = authorizationFor(
+    { kind: "hawk", hawk: { clientId: "c", accessToken: "t" }, source: "x" },
+    { method: "GET", url },
+    noEnv,
+    { now: () => 1_700_000_000_000, nonce: () => "n" },
+  );
+  assert.equal(parseHawkHeader(hawk ?? "")?.ts, "1700000000");
+  assert.equal(
+    authorizationFor({ kind: "bearer", token: "tok", source: "x" }, { method: "GET", url }, noEnv),
+    "Bearer tok",
+  );
+  const proxied = new URL("http://taskcluster/tooltool.mozilla-releng.net/sha512/abc");
+  assert.equal(
+    authorizationFor(
+      { kind: "bearer", token: "tok", source: "x" },
+      { method: "GET", url: proxied },
+      envOf({ TASKCLUSTER_PROXY_URL: "http://taskcluster" }),
+    ),
+    undefined,
+  );
+});
+
+Deno.test("describeCredentials() never contains the secret", () => {
+  const text = describeCredentials({
+    kind: "hawk",
+    hawk: { clientId: "c", accessToken: "SECRET" },
+    source: "env",
+  });
+  assert.ok(!text.includes("SECRET"));
+  assert.ok(
+    !describeCredentials({ kind: "bearer", token: "SECRET", source: "f" }).includes("SECRET"),
+  );
+});

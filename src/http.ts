@@ -1,0 +1,322 @@
+/**
+ * The ToolTool API client: signed requests to one base URL, problem documents turned into
+ * errors with hints, and the retry policy every transfer shares.
+ *
+ * API requests never follow redirects by themselves (`redirect: "manual"`): the 302 of a
+ * download points at a storage origin, and credentials must never travel there. Callers
+ * fetch the storage URL themselves, unsigned.
+ *
+ * @module
+ */
+
+import { authorizationFor, type Credentials, type EnvReader } from "./credentials.ts";
+import { calculatePayloadHash } from "./hawk.ts";
+import {
+  errorMessage,
+  HttpError,
+  isRetriable,
+  NetworkError,
+  type ProblemDocument,
+} from "./errors.ts";
+import { VERSION } from "./version.ts";
+
+/** The User-Agent of every request. */
+export const USER_AGENT = `tooltool-deno/${VERSION}`;
+
+/** How long an API request (not a storage transfer) may take before it counts as failed. */
+const API_TIMEOUT_MS = 60_000;
+
+/** What an `ApiClient` needs. */
+export interface ApiClientOptions {
+  /** API base URL, with a trailing slash. */
+  readonly baseUrl: string;
+  readonly credentials: Credentials;
+  readonly fetch: typeof globalThis.fetch;
+  readonly env: EnvReader;
+  readonly signal?: AbortSignal | undefined;
+  readonly timeoutMs?: number | undefined;
+}
+
+/** One API request. */
+export interface ApiRequest {
+  readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /** Relative to the base URL, without a leading slash (`sha512/<digest>`). */
+  readonly path: string;
+  readonly query?: Readonly<Record<string, string | undefined>> | undefined;
+  /** A JSON body; its Hawk payload hash is signed too. */
+  readonly json?: unknown;
+  /** What the request is doing, for error messages: `fetch`, `upload`, ... */
+  readonly operation: string;
+  /** What it is done to, quoted in error messages: a filename or a digest. */
+  readonly target: string;
+  /** Statuses the caller handles itself; any other non-2xx becomes an `HttpError`. */
+  readonly acceptStatus?: readonly number[] | undefined;
+}
+
+/** A client for one ToolTool base URL. */
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly #options: ApiClientOptions;
+
+  constructor(options: ApiClientOptions) {
+    this.baseUrl = options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`;
+    this.#options = options;
+  }
+
+  /** The absolute URL of an API path. */
+  url(path: string, query: Readonly<Record<string, string | undefined>> = {}): URL {
+    const url = new URL(path, this.baseUrl);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined) url.searchParams.set(name, value);
+    }
+    return url;
+  }
+
+  /**
+   * Sends one signed request. Returns the response for 2xx, 3xx and `acceptStatus`;
+   * throws `HttpError` (with the problem document and a hint) for any other status, and
+   * `NetworkError` when no response arrived.
+   */
+  async request(request: ApiRequest): Promise<Response> {
+    const url = this.url(request.path, request.query);
+    const headers = new Headers({ "User-Agent": USER_AGENT, Accept: "application/json" });
+    let body: string | null = null;
+    let payloadHash: string | undefined;
+    if (request.json !== undefined) {
+      body = JSON.stringify(request.json);
+      headers.set("Content-Type", "application/json");
+      payloadHash = calculatePayloadHash(body, "application/json");
+    }
+    const authorization = authorizationFor(
+      this.#options.credentials,
+      { method: request.method, url, payloadHash },
+      this.#options.env,
+    );
+    if (authorization !== undefined) headers.set("Authorization", authorization);
+    const timeout = AbortSignal.timeout(this.#options.timeoutMs ?? API_TIMEOUT_MS);
+    const signal = this.#options.signal
+      ? AbortSignal.any([this.#options.signal, timeout])
+      : timeout;
+    let response: Response;
+    try {
+      response = await this.#options.fetch(url, {
+        method: request.method,
+        headers,
+        body,
+        redirect: "manual",
+        signal,
+      });
+    } catch (error) {
+      this.#options.signal?.throwIfAborted();
+      const reason = timeout.aborted ? "no answer within the time limit" : errorMessage(error);
+      throw new NetworkError(
+        `Cannot ${request.operation} "${request.target}" from ${this.baseUrl}: ${reason}`,
+        { cause: error },
+      );
+    }
+    if (response.ok || (response.status >= 300 && response.status < 400)) return response;
+    if (request.acceptStatus?.includes(response.status)) return response;
+    throw await httpErrorFor(request.operation, request.target, this.baseUrl, response);
+  }
+
+  /** Sends a request and parses a JSON answer. */
+  async requestJson(request: ApiRequest): Promise<{ status: number; body: unknown }> {
+    const response = await this.request(request);
+    const text = await response.text();
+    try {
+      return { status: response.status, body: text === "" ? undefined : JSON.parse(text) };
+    } catch {
+      throw new NetworkError(
+        `Cannot ${request.operation} "${request.target}" from ${this.baseUrl}: the server's answer is not JSON`,
+      );
+    }
+  }
+
+  /**
+   * Asks where a file can be downloaded: `GET sha512/<digest>` answers 302 with a signed,
+   * short-lived storage URL. Call it right before downloading, since the URL expires.
+   */
+  async resolveDownload(
+    digest: string,
+    options: { readonly region?: string | undefined; readonly target?: string } = {},
+  ): Promise<URL> {
+    const target = options.target ?? digest;
+    const response = await this.request({
+      method: "GET",
+      path: `sha512/${digest}`,
+      query: { region: options.region },
+      operation: "fetch",
+      target,
+    });
+    await response.body?.cancel();
+    const location = response.headers.get("Location");
+    if (response.status < 300 || response.status >= 400 || location === null) {
+      throw new HttpError(
+        `Cannot fetch "${target}" from ${this.baseUrl}: expected a redirect to storage, got ${response.status} ${response.statusText}`,
+        { status: response.status, url: this.url(`sha512/${digest}`).href },
+      );
+    }
+    return new URL(location, this.baseUrl);
+  }
+}
+
+/** Reads a problem document from an error response, if it has one. Consumes the body. */
+export async function readProblem(response: Response): Promise<ProblemDocument | undefined> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null) return undefined;
+    const pick = (key: string) =>
+      typeof parsed[key] === "string" ? parsed[key] as string : undefined;
+    return {
+      status: typeof parsed.status === "number" ? parsed.status : undefined,
+      title: pick("title"),
+      detail: pick("detail") ?? pick("message") ?? parsed.error?.description,
+      type: pick("type"),
+    };
+  } catch {
+    const detail = text.trim().slice(0, 200);
+    return detail === "" ? undefined : { detail };
+  }
+}
+
+const SCOPE_PREFIX = "project:releng:services/tooltool/api";
+
+function hintFor(operation: string, status: number): string | undefined {
+  switch (status) {
+    case 401:
+      return "the server did not accept the credentials: check clientId, accessToken and this machine's clock";
+    case 403:
+      if (operation === "fetch") {
+        return `the file may be internal: it needs credentials with ${SCOPE_PREFIX}/download/internal (--authentication-file or TASKCLUSTER_CLIENT_ID/TASKCLUSTER_ACCESS_TOKEN)`;
+      }
+      if (operation === "upload") {
+        return `uploading needs ${SCOPE_PREFIX}/upload/<visibility> for each file's visibility`;
+      }
+      return `managing files needs ${SCOPE_PREFIX}/manage`;
+    case 404:
+      return operation === "fetch"
+        ? "no file with this digest is stored on this server"
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Turns a failed response into an `HttpError` naming the operation, the target and the
+ * server, with the problem document's title and detail and a hint (e.g. the missing scope).
+ */
+export async function httpErrorFor(
+  operation: string,
+  target: string,
+  server: string,
+  response: Response,
+): Promise<HttpError> {
+  const problem = await readProblem(response);
+  const summary = [problem?.title, problem?.detail].filter((part) => part && part !== "").join(
+    ": ",
+  );
+  const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+  return new HttpError(
+    `Cannot ${operation} "${target}" from ${server}: server returned ${status}${
+      summary ? ` (${summary})` : ""
+    }`,
+    {
+      status: response.status,
+      url: response.url || server,
+      problem,
+      retryAfterMs: parseRetryAfter(
+        response.headers.get("Retry-After") ?? response.headers.get("X-Retry-After"),
+        Date.now(),
+      ),
+    },
+    { hint: hintFor(operation, response.status) },
+  );
+}
+
+/** `Retry-After` (seconds or an HTTP date) in milliseconds from now; undefined if absent or bad. */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (value === null || value === undefined || value.trim() === "") return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** Backoff policy: exponential, capped, with jitter so that parallel jobs spread out. */
+export interface BackoffPolicy {
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+/** The default policy: 1 s, 2 s, 4 s ... capped at 30 s, each scaled by a random 50-100%. */
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 30_000 };
+
+/** The delay before retry number `attempt` (0 for the first retry). */
+export function backoffDelayMs(
+  attempt: number,
+  policy: BackoffPolicy = DEFAULT_BACKOFF,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** attempt);
+  return Math.round(ceiling * (0.5 + random() / 2));
+}
+
+/** Waits, or throws the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    function onAbort() {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** How `withRetries` behaves. */
+export interface RetryOptions {
+  /** Total tries, the first included. */
+  readonly attempts: number;
+  readonly signal?: AbortSignal | undefined;
+  readonly policy?: BackoffPolicy | undefined;
+  /** Told before each wait, for progress output. */
+  readonly onRetry?: ((error: unknown, attempt: number, delayMs: number) => void) | undefined;
+  /** Longest wait honoured from a server's Retry-After. */
+  readonly maxRetryAfterMs?: number | undefined;
+}
+
+/**
+ * Runs `operation` until it succeeds, fails with an error `isRetriable` rejects, or runs
+ * out of attempts. Waits with backoff between tries, or as long as the server asked.
+ */
+export async function withRetries<T>(
+  operation: (attempt: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await operation(attempt);
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      if (attempt + 1 >= options.attempts || !isRetriable(error)) throw error;
+      const asked = error instanceof HttpError ? error.retryAfterMs : undefined;
+      const delay = asked !== undefined
+        ? Math.min(asked, options.maxRetryAfterMs ?? 120_000)
+        : backoffDelayMs(attempt, options.policy);
+      options.onRetry?.(error, attempt + 1, delay);
+      await sleep(delay, options.signal);
+    }
+  }
+}

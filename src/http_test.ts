@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { HttpError, NetworkError } from "./errors.ts";
+import { ApiClient, backoffDelayMs, parseRetryAfter, withRetries } from "./http.ts";
+
+function clientWith(handler: (request: Request) => Response | Promise<Response>) {
+  const seen: Request[] = [];
+  const fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    seen.push(request);
+    return Promise.resolve(handler(request));
+  }) as typeof globalThis.fetch;
+  const client = new ApiClient({
+    baseUrl: "http://api.test/tooltool",
+    credentials: { kind: "hawk", hawk: { clientId: "c", accessToken: "t" }, source: "x" },
+    fetch,
+    env: () => undefined,
+  });
+  return { client, seen };
+}
+
+Deno.test("resolveDownload() returns the storage URL without following it", async () => {
+  const { client, seen } = clientWith(() =>
+    new Response(null, { status: 302, headers: { Location: "http://storage.test/blob?sig=1" } })
+  );
+  const url = await client.resolveDownload("ab".repeat(64), { region: "us-west-2" });
+  assert.equal(url.href, "http://storage.test/blob?sig=1");
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]?.url, `http://api.test/tooltool/sha512/${"ab".repeat(64)}?region=us-west-2`);
+  assert.match(seen[0]?.headers.get("Authorization") ?? "", /^Hawk /);
+  assert.equal(seen[0]?.redirect, "manual");
+});
+
+Deno.test("request() turns a problem document into an HttpError with a hint", async () => {
+  const { client } = clientWith(() =>
+    Response.json(
+      { status: 403, title: "Forbidden", detail: "missing scope", type: "about:blank" },
+      { status: 403, statusText: "Forbidden" },
+    )
+  );
+  await assert.rejects(client.resolveDownload("ab".repeat(64), { target: "clang.tar.xz" }), (e) => {
+    assert.ok(e instanceof HttpError);
+    assert.equal(
+      e.message,
+      'Cannot fetch "clang.tar.xz" from http://api.test/tooltool/: server returned 403 Forbidden (Forbidden: missing scope)',
+    );
+    assert.match(e.hint ?? "", /download\/internal/);
+    return true;
+  });
+});
+
+Deno.test("request() reports a refused connection as a NetworkError", async () => {
+  const client = new ApiClient({
+    baseUrl: "http://api.test/",
+    credentials: { kind: "none" },
+    fetch: () => Promise.reject(new TypeError("connection refused")),
+    env: () => undefined,
+  });
+  await assert.rejects(
+    client.request({ method: "GET", path: "x", operation: "fetch", target: "f" }),
+    NetworkError,
+  );
+});
+
+Deno.test("request() hashes JSON payloads into the Hawk header", async () => {
+  const { client, seen } = clientWith(() => Response.json({ result: {} }));
+  await client.requestJson({
+    method: "POST",
+    path: "upload",
+    json: { message: "m" },
+    operation: "upload",
+    target: "batch",
+  });
+  assert.match(seen[0]?.headers.get("Authorization") ?? "", /hash="/);
+  assert.equal(seen[0]?.headers.get("Content-Type"), "application/json");
+});
+
+Deno.test("parseRetryAfter() reads seconds and HTTP dates", () => {
+  assert.equal(parseRetryAfter("3", 0), 3000);
+  assert.equal(parseRetryAfter("Thu, 01 Jan 1970 00:00:10 GMT", 4000), 6000);
+  assert.equal(parseRetryAfter("soon", 0), undefined);
+  assert.equal(parseRetryAfter(null, 0), undefined);
+});
+
+Deno.test("backoffDelayMs() grows exponentially with jitter and a cap", () => {
+  assert.equal(backoffDelayMs(0, { baseMs: 100, maxMs: 1000 }, () => 1), 100);
+  assert.equal(backoffDelayMs(2, { baseMs: 100, maxMs: 1000 }, () => 0), 200);
+  assert.equal(backoffDelayMs(10, { baseMs: 100, maxMs: 1000 }, () => 1), 1000);
+});
+
+Deno.test("withRetries() retries retriable errors only, honouring Retry-After", async () => {
+  let calls = 0;
+  const result = await withRetries(() => {
+    calls++;
+    if (calls < 3) {
+      throw new HttpError("busy", { status: 429, url: "u", retryAfterMs: 1 });
+    }
+    return Promise.resolve("done");
+  }, { attempts: 5 });
+  assert.equal(result, "done");
+  assert.equal(calls, 3);
+  let fatal = 0;
+  await assert.rejects(
+    withRetries(() => {
+      fatal++;
+      throw new HttpError("gone", { status: 404, url: "u" });
+    }, { attempts: 5 }),
+    HttpError,
+  );
+  assert.equal(fatal, 1);
+});
