@@ -91,6 +91,7 @@ export function parseCredentialsFile(
     throw new CredentialsError(`Cannot use credentials ${source}: the file is empty`);
   }
   if (!content.startsWith("{")) {
+    // deno-lint-ignore no-control-regex -- control characters are exactly what a header cannot carry
     if (/[\s\x00-\x1f\x7f]/.test(content)) {
       throw new CredentialsError(
         `Cannot use credentials ${source}: a bearer token must be one word on one line`,
