@@ -1,0 +1,50 @@
+/**
+ * `deno task compile [--target TRIPLE] [--output PATH]`: builds the single `tooltool`
+ * binary with every permission baked in.
+ *
+ * `deno compile` downloads the matching `denort` runtime unless `DENORT_BIN` names one.
+ * Where neither works (no network), this says so in one line instead of Deno's long
+ * error chain. The end-to-end tests run against the result with `TOOLTOOL_BIN=dist/tooltool`.
+ *
+ * @module
+ */
+
+const args = [...Deno.args];
+function takeFlag(name: string): string | undefined {
+  const index = args.indexOf(name);
+  if (index === -1) return undefined;
+  const [, value] = args.splice(index, 2);
+  return value;
+}
+const target = takeFlag("--target");
+const output = takeFlag("--output") ?? "dist/tooltool";
+
+const compileArgs = [
+  "compile",
+  "--allow-all",
+  "--no-check",
+  "--output",
+  output,
+  ...(target ? ["--target", target] : []),
+  "main.ts",
+];
+const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+  args: compileArgs,
+  env: { RUST_BACKTRACE: "0" },
+  stdout: "inherit",
+  stderr: "piped",
+}).output();
+const message = new TextDecoder().decode(stderr);
+if (code === 0) {
+  console.log(`Built ${output}`);
+  Deno.exit(0);
+}
+if (/denort|base binary|error sending request|dns error/i.test(message)) {
+  const runtime = `denort ${Deno.version.deno}`;
+  console.error(
+    `error: cannot compile: deno compile needs the ${runtime} runtime and cannot download it here; set DENORT_BIN to a local ${runtime} binary`,
+  );
+  Deno.exit(1);
+}
+console.error(message.trim());
+Deno.exit(code);
