@@ -49,7 +49,7 @@ export async function timeCommand(
   const start = performance.now();
   const { code, stderr } = await new Deno.Command(command, {
     args: [...args],
-    cwd: options.cwd,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { RUST_BACKTRACE: "0", ...options.env },
     stdout: "null",
     stderr: "piped",
