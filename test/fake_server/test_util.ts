@@ -1,0 +1,67 @@
+/**
+ * Shared pieces for the fake server's own tests: a server per test, signed requests, and
+ * sha512 of small buffers.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { hawkHeader, type TaskclusterCredentials } from "../../src/hawk.ts";
+import { type FakeServer, type FakeServerOptions, startFakeServer } from "./server.ts";
+
+/** Runs `fn` with a fresh server and always closes it. */
+export async function withServer(
+  options: FakeServerOptions,
+  fn: (server: FakeServer) => Promise<void>,
+): Promise<void> {
+  const server = await startFakeServer(options);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** Hex sha512 of bytes. */
+export function sha512(bytes: Uint8Array | string): string {
+  return createHash("sha512").update(bytes).digest("hex");
+}
+
+/** Bytes of a string. */
+export function bytes(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** A fetch that does not follow redirects and always consumes the body. */
+export async function request(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; headers: Headers; body: Uint8Array; text: string }> {
+  const response = await fetch(url, { redirect: "manual", ...init });
+  const body = new Uint8Array(await response.arrayBuffer());
+  return {
+    status: response.status,
+    headers: response.headers,
+    body,
+    text: new TextDecoder().decode(body),
+  };
+}
+
+/** An Authorization header for a request, signed now with `src/hawk.ts`. */
+export function sign(
+  credentials: TaskclusterCredentials,
+  method: string,
+  url: string,
+  options: { payloadHash?: string; ts?: number } = {},
+): string {
+  return hawkHeader(credentials, {
+    method,
+    url: new URL(url),
+    ts: options.ts ?? Math.floor(Date.now() / 1000),
+    nonce: crypto.randomUUID().slice(0, 8),
+    payloadHash: options.payloadHash,
+  });
+}
+
+/** Scope prefix of the service. */
+export const SCOPE = "project:releng:services/tooltool/api";
