@@ -110,7 +110,9 @@ export class ApiClient {
       this.#options.signal?.throwIfAborted();
       const reason = timeout.aborted ? "no answer within the time limit" : errorMessage(error);
       throw new NetworkError(
-        `Cannot ${request.operation} "${request.target}" from ${this.baseUrl}: ${reason}`,
+        `Cannot ${request.operation} "${request.target}" ${
+          prepositionFor(request.operation)
+        } ${this.baseUrl}: ${reason}`,
         { cause: error },
       );
     }
@@ -127,7 +129,9 @@ export class ApiClient {
       return { status: response.status, body: text === "" ? undefined : JSON.parse(text) };
     } catch {
       throw new NetworkError(
-        `Cannot ${request.operation} "${request.target}" from ${this.baseUrl}: the server's answer is not JSON`,
+        `Cannot ${request.operation} "${request.target}" ${
+          prepositionFor(request.operation)
+        } ${this.baseUrl}: the server's answer is not JSON`,
       );
     }
   }
@@ -187,18 +191,41 @@ export async function readProblem(response: Response): Promise<ProblemDocument |
 
 const SCOPE_PREFIX = "project:releng:services/tooltool/api";
 
-function hintFor(operation: string, status: number): string | undefined {
+/**
+ * "upload to", "fetch from", "delete from", "change the visibility of ... on": the word
+ * between the target and the server in messages.
+ */
+function prepositionFor(operation: string): string {
+  if (operation === "upload") return "to";
+  if (operation.startsWith("change")) return "on";
+  return "from";
+}
+
+function hintFor(
+  operation: string,
+  status: number,
+  problem: ProblemDocument | undefined,
+): string | undefined {
   switch (status) {
     case 401:
+      // Production's `require_permissions` (PATCH /file) answers 401, not 403, to valid
+      // credentials that lack the scope.
+      if (problem?.detail === "Invalid user permissions") {
+        return `the credentials were accepted but lack the scope ${SCOPE_PREFIX}/manage`;
+      }
       return "the server did not accept the credentials: check clientId, accessToken and this machine's clock";
-    case 403:
+    case 403: {
       if (operation === "fetch") {
         return `the file may be internal: it needs credentials with ${SCOPE_PREFIX}/download/internal (--authentication-file or TASKCLUSTER_CLIENT_ID/TASKCLUSTER_ACCESS_TOKEN)`;
       }
       if (operation === "upload") {
-        return `uploading needs ${SCOPE_PREFIX}/upload/<visibility> for each file's visibility`;
+        const visibility = /no permission to upload (\w+) files/.exec(problem?.detail ?? "")?.[1];
+        return visibility === undefined
+          ? `uploading needs ${SCOPE_PREFIX}/upload/<visibility> for each file's visibility`
+          : `uploading ${visibility} files needs the scope ${SCOPE_PREFIX}/upload/${visibility}`;
       }
       return `managing files needs ${SCOPE_PREFIX}/manage`;
+    }
     case 404:
       return operation === "fetch"
         ? "no file with this digest is stored on this server"
@@ -219,14 +246,16 @@ export async function httpErrorFor(
   response: Response,
 ): Promise<HttpError> {
   const problem = await readProblem(response);
-  const summary = [problem?.title, problem?.detail].filter((part) => part && part !== "").join(
-    ": ",
-  );
+  // werkzeug titles repeat the detail ("401 Unauthorized: Invalid user permissions").
+  const detail = problem?.title && problem.detail && problem.title.includes(problem.detail)
+    ? undefined
+    : problem?.detail;
+  const summary = [problem?.title, detail].filter((part) => part && part !== "").join(": ");
   const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
   return new HttpError(
-    `Cannot ${operation} "${target}" from ${server}: server returned ${status}${
-      summary ? ` (${summary})` : ""
-    }`,
+    `Cannot ${operation} "${target}" ${
+      prepositionFor(operation)
+    } ${server}: server returned ${status}${summary ? ` (${summary})` : ""}`,
     {
       status: response.status,
       url: response.url || server,
@@ -236,7 +265,7 @@ export async function httpErrorFor(
         Date.now(),
       ),
     },
-    { hint: hintFor(operation, response.status) },
+    { hint: hintFor(operation, response.status, problem) },
   );
 }
 

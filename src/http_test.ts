@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HttpError, NetworkError } from "./errors.ts";
-import { ApiClient, backoffDelayMs, parseRetryAfter, withRetries } from "./http.ts";
+import { ApiClient, backoffDelayMs, httpErrorFor, parseRetryAfter, withRetries } from "./http.ts";
 
 function clientWith(handler: (request: Request) => Response | Promise<Response>) {
   const seen: Request[] = [];
@@ -107,4 +107,34 @@ Deno.test("withRetries() retries retriable errors only, honouring Retry-After", 
     HttpError,
   );
   assert.equal(fatal, 1);
+});
+
+Deno.test("httpErrorFor() names the upload scope the server refused, and says 'to'", async () => {
+  const response = Response.json(
+    { error: { status: 403, description: "no permission to upload internal files" } },
+    { status: 403, statusText: "Forbidden" },
+  );
+  const error = await httpErrorFor("upload", "clang.tar.xz", "https://host/", response);
+  assert.equal(
+    error.message,
+    'Cannot upload "clang.tar.xz" to https://host/: server returned 403 Forbidden (no permission to upload internal files)',
+  );
+  assert.equal(
+    error.hint,
+    "uploading internal files needs the scope project:releng:services/tooltool/api/upload/internal",
+  );
+});
+
+Deno.test("httpErrorFor() explains production's 401 for a missing manage scope", async () => {
+  const response = Response.json({
+    status: 401,
+    title: "401 Unauthorized: Invalid user permissions",
+    detail: "Invalid user permissions",
+  }, { status: 401, statusText: "Unauthorized" });
+  const error = await httpErrorFor("delete", "abc", "https://host/", response);
+  assert.equal(
+    error.message,
+    'Cannot delete "abc" from https://host/: server returned 401 Unauthorized (401 Unauthorized: Invalid user permissions)',
+  );
+  assert.match(error.hint ?? "", /lack the scope project:releng:services\/tooltool\/api\/manage$/);
 });
