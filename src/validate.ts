@@ -1,0 +1,52 @@
+/**
+ * `validate` (without `--schema-only`): every file the manifest names must be in the
+ * working directory with the recorded size and sha512, as tooltool.py checks. Unlike
+ * tooltool.py, which says nothing, each absent or invalid file gets one line on stderr.
+ *
+ * This module loads the hashing code; the schema-only check (`schema_check.ts`) does not.
+ *
+ * @module
+ */
+
+import { checkFiles, fileReportEntry, type FileStatus } from "./check_files.ts";
+import type { Context } from "./context.ts";
+import { PartialFailureError } from "./errors.ts";
+import { readManifest } from "./manifest_file.ts";
+
+/**
+ * Validates the files of the manifest at `manifestPath` (relative to `ctx.cwd`) in
+ * `ctx.cwd`. Reports each absent or invalid file as an error line (`"a.tgz" is absent`,
+ * `"b.tgz" is invalid: size is 5 bytes, expected 100`) and then throws a
+ * `PartialFailureError` (`2 of 5 files in manifest "m.tt" are absent or invalid`). With
+ * `--json`, stdout carries `{ manifest, files: [...] }` as for `list`.
+ */
+export async function validateManifest(manifestPath: string, ctx: Context): Promise<void> {
+  const records = await readManifest(manifestPath, { cwd: ctx.cwd });
+  const statuses = await checkFiles(records, {
+    cwd: ctx.cwd,
+    signal: ctx.signal,
+    concurrency: ctx.cores,
+  });
+  const failed = statuses.filter((status) => !status.valid);
+  for (const status of statuses) {
+    if (status.valid) ctx.output.debug(`"${status.record.filename}" is present and valid`);
+    else ctx.output.error(describeFailure(status));
+  }
+  if (ctx.output.json) {
+    ctx.output.report({ manifest: manifestPath, files: statuses.map(fileReportEntry) });
+  }
+  if (failed.length > 0) {
+    const verb = failed.length === 1 ? "is" : "are";
+    throw new PartialFailureError(
+      `${failed.length} of ${statuses.length} files in manifest "${manifestPath}" ${verb} ` +
+        "absent or invalid",
+      failed.map((status) => ({ target: status.record.filename, error: status.problem })),
+    );
+  }
+}
+
+function describeFailure({ record, present, problem }: FileStatus): string {
+  return present
+    ? `"${record.filename}" is invalid: ${problem}`
+    : `"${record.filename}" is ${problem}`;
+}
