@@ -1,0 +1,159 @@
+/**
+ * Advisory locks between processes, on lock files: `flock(2)` through
+ * `Deno.FsFile.tryLock`, shared or exclusive.
+ *
+ * Why flock: the kernel drops the lock when its holder dies, SIGKILL included, so a killed
+ * job never leaves a stale lock behind — no PID files, no timeouts to guess. Locks belong to
+ * an open file description: two opens of one file conflict even within one process, which
+ * is what lets several downloads of one process coordinate exactly like several processes.
+ *
+ * Waiting polls `tryLock` (10 ms doubling to 250 ms) instead of blocking in `lock()`, so a
+ * waiter can be interrupted by Ctrl-C and can say that it is waiting.
+ *
+ * A lock file may be removed by whoever holds it exclusively (`removeFile`): after taking a
+ * lock, the taker checks that the path still names the inode it locked and starts again if
+ * not, so a lock taken on a file that was just unlinked is never mistaken for the real one.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+
+/** How long a waiter sleeps between tries: from the first to the last value, doubling. */
+const POLL_FIRST_MS = 10;
+const POLL_MAX_MS = 250;
+
+/** A held lock; release it with `release()` or `using`. */
+export class FileLock implements Disposable {
+  /** The lock file. */
+  readonly path: string;
+  readonly exclusive: boolean;
+  #file: Deno.FsFile | undefined;
+
+  constructor(path: string, exclusive: boolean, file: Deno.FsFile) {
+    this.path = path;
+    this.exclusive = exclusive;
+    this.#file = file;
+  }
+
+  /** Whether the lock is still held. */
+  get held(): boolean {
+    return this.#file !== undefined;
+  }
+
+  /** Releases the lock (closing the file releases it). Safe to call twice. */
+  release(): void {
+    const file = this.#file;
+    this.#file = undefined;
+    try {
+      file?.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /**
+   * Deletes the lock file while the lock is still held, then releases it. Only an exclusive
+   * holder may do this; waiters notice the inode changed and retry with a fresh file.
+   */
+  async removeFile(): Promise<void> {
+    if (!this.exclusive) throw new Error("Only an exclusive lock may remove its file");
+    await Deno.remove(this.path).catch(() => {});
+    this.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** Options for taking a lock. */
+export interface LockOptions {
+  /** Exclusive (one holder) or shared (any number of shared holders, no exclusive one). */
+  readonly exclusive: boolean;
+}
+
+/**
+ * Takes the lock at once, or returns `undefined` when another holder has it in a
+ * conflicting mode. Creates the lock file (and its directory) when missing.
+ */
+export async function tryLock(path: string, options: LockOptions): Promise<FileLock | undefined> {
+  for (;;) {
+    const file = await openLockFile(path);
+    let locked = false;
+    try {
+      locked = await file.tryLock(options.exclusive);
+      if (locked && await namesSameFile(path, file)) {
+        return new FileLock(path, options.exclusive, file);
+      }
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    file.close();
+    if (!locked) return undefined;
+    // Locked an inode that had just been removed from the path: take the new one.
+  }
+}
+
+/** Options for `acquireLock`. */
+export interface AcquireLockOptions extends LockOptions {
+  /** Stops waiting; the promise then rejects with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
+  /** Called once, when the lock is not free at the first try (for "waiting for ..." output). */
+  readonly onWait?: (() => void) | undefined;
+}
+
+/** Takes the lock, waiting for as long as another holder keeps it. */
+export async function acquireLock(path: string, options: AcquireLockOptions): Promise<FileLock> {
+  let pause = POLL_FIRST_MS;
+  let told = false;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const lock = await tryLock(path, options);
+    if (lock !== undefined) return lock;
+    if (!told) {
+      told = true;
+      options.onWait?.();
+    }
+    await pauseFor(pause, options.signal);
+    pause = Math.min(POLL_MAX_MS, pause * 2);
+  }
+}
+
+async function openLockFile(path: string): Promise<Deno.FsFile> {
+  const open = () => Deno.open(path, { read: true, write: true, create: true, mode: 0o666 });
+  try {
+    return await open();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    await Deno.mkdir(dirname(path), { recursive: true });
+    return await open();
+  }
+}
+
+async function namesSameFile(path: string, file: Deno.FsFile): Promise<boolean> {
+  const [held, named] = await Promise.all([
+    file.stat(),
+    Deno.stat(path).catch(() => undefined),
+  ]);
+  if (named === undefined) return false;
+  // Windows has no inode numbers; its files cannot be removed while open anyway.
+  if (held.ino === null || named.ino === null) return true;
+  return held.ino === named.ino && held.dev === named.dev;
+}
+
+function pauseFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    function onAbort() {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
