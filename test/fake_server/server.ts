@@ -236,10 +236,12 @@ function record(request: Request, origin: ServerOrigin, state: ServerState): Rec
   return entry;
 }
 
-/** Waits until the client goes away or the server closes. */
-async function hang(request: Request, state: ServerState): Promise<Response> {
-  await abortable(new Promise<never>(() => {}), AbortSignal.any([state.closing, request.signal]))
-    .catch(() => {});
+/**
+ * Never answers until the server closes. (`request.signal` would also tell when the client
+ * gives up, but reading it makes Deno print a deprecation notice on every run.)
+ */
+async function hang(state: ServerState): Promise<Response> {
+  await abortable(new Promise<never>(() => {}), state.closing).catch(() => {});
   return new Response(null, { status: 503 });
 }
 
@@ -288,7 +290,7 @@ async function serveStorage(request: Request, state: ServerState): Promise<Respo
   const entry = record(request, "storage", state);
   const target: FaultTarget = { origin: "storage", method: request.method, path: url.pathname };
   const fault = state.faults.takeResponseFault(target);
-  if (fault?.kind === "hang") return hang(request, state);
+  if (fault?.kind === "hang") return hang(state);
   if (fault !== undefined) {
     await request.body?.cancel().catch(() => {});
     const response = faultResponse("storage", fault);
@@ -317,7 +319,7 @@ async function serveApi(request: Request, state: ServerState): Promise<Response>
   const entry = record(request, "api", state);
   const target: FaultTarget = { origin: "api", method: request.method, path: url.pathname };
   const fault = state.faults.takeResponseFault(target);
-  if (fault?.kind === "hang") return hang(request, state);
+  if (fault?.kind === "hang") return hang(state);
   let response: Response;
   if (fault !== undefined) {
     await request.body?.cancel().catch(() => {});
@@ -359,8 +361,10 @@ async function answerApi(
     } catch (error) {
       if (!(error instanceof HawkRejection)) throw error;
       await request.body?.cancel().catch(() => {});
+      // A header value cannot hold the newlines of some Taskcluster messages.
+      const headerSafe = error.message.replace(/[\r\n"\\]+/g, " ").trim();
       return werkzeugError(401, error.message, {
-        "www-authenticate": `Hawk error="${error.message}"`,
+        "www-authenticate": `Hawk error="${headerSafe}"`,
       });
     }
   }

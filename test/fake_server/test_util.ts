@@ -28,7 +28,7 @@ export function sha512(bytes: Uint8Array | string): string {
 }
 
 /** Bytes of a string. */
-export function bytes(text: string): Uint8Array {
+export function bytes(text: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(text);
 }
 
