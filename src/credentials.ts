@@ -199,10 +199,7 @@ export function authorizationFor(
   env: EnvReader,
   clock: { now?: () => number; nonce?: () => string } = {},
 ): string | undefined {
-  const proxy = env("TASKCLUSTER_PROXY_URL");
-  if (proxy && request.url.href.startsWith(proxy.endsWith("/") ? proxy : `${proxy}/`)) {
-    return undefined;
-  }
+  if (viaProxy(request.url.href, env)) return undefined;
   switch (credentials.kind) {
     case "none":
       return undefined;
@@ -217,6 +214,15 @@ export function authorizationFor(
         payloadHash: request.payloadHash,
       });
   }
+}
+
+/**
+ * Whether requests to `url` go through `TASKCLUSTER_PROXY_URL`, which signs them itself:
+ * such requests need no credentials of ours.
+ */
+export function viaProxy(url: string, env: EnvReader): boolean {
+  const proxy = env("TASKCLUSTER_PROXY_URL");
+  return !!proxy && url.startsWith(proxy.endsWith("/") ? proxy : `${proxy}/`);
 }
 
 function randomNonce(): string {

@@ -4,6 +4,7 @@ import {
   describeCredentials,
   loadCredentials,
   parseCredentialsFile,
+  viaProxy,
 } from "./credentials.ts";
 import { CredentialsError } from "./errors.ts";
 import { parseHawkHeader } from "./hawk.ts";
@@ -130,4 +131,12 @@ Deno.test("describeCredentials() never contains the secret", () => {
   assert.ok(
     !describeCredentials({ kind: "bearer", token: "SECRET", source: "f" }).includes("SECRET"),
   );
+});
+
+Deno.test("viaProxy() is true only under TASKCLUSTER_PROXY_URL", () => {
+  const env = envOf({ TASKCLUSTER_PROXY_URL: "http://taskcluster" });
+  assert.equal(viaProxy("http://taskcluster/tooltool.mozilla-releng.net/", env), true);
+  assert.equal(viaProxy("http://taskcluster-evil/x/", env), false);
+  assert.equal(viaProxy("https://tooltool.mozilla-releng.net/", env), false);
+  assert.equal(viaProxy("http://taskcluster/x/", noEnv), false);
 });
