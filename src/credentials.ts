@@ -225,6 +225,26 @@ export function viaProxy(url: string, env: EnvReader): boolean {
   return !!proxy && url.startsWith(proxy.endsWith("/") ? proxy : `${proxy}/`);
 }
 
+/**
+ * Refuses to go on anonymously where the server would refuse anyway: anonymous callers
+ * hold no scope, so uploading and managing files need credentials, unless every URL goes
+ * through the Taskcluster proxy, which signs for us. `what` starts the message
+ * (`Cannot upload manifest "m.tt" to https://host/`).
+ */
+export function requireCredentials(
+  credentials: Credentials,
+  urls: readonly string[],
+  env: EnvReader,
+  what: string,
+): void {
+  if (credentials.kind !== "none") return;
+  if (urls.length > 0 && urls.every((url) => viaProxy(url, env))) return;
+  throw new CredentialsError(`${what}: no credentials`, {
+    hint:
+      "give --authentication-file FILE, or set TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN",
+  });
+}
+
 function randomNonce(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
   return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");

@@ -4,6 +4,7 @@ import {
   describeCredentials,
   loadCredentials,
   parseCredentialsFile,
+  requireCredentials,
   viaProxy,
 } from "./credentials.ts";
 import { CredentialsError } from "./errors.ts";
@@ -139,4 +140,22 @@ Deno.test("viaProxy() is true only under TASKCLUSTER_PROXY_URL", () => {
   assert.equal(viaProxy("http://taskcluster-evil/x/", env), false);
   assert.equal(viaProxy("https://tooltool.mozilla-releng.net/", env), false);
   assert.equal(viaProxy("http://taskcluster/x/", noEnv), false);
+});
+
+Deno.test("requireCredentials() refuses anonymity unless the proxy signs every request", () => {
+  const urls = ["https://tooltool.example/"];
+  assert.throws(
+    () => requireCredentials({ kind: "none" }, urls, noEnv, 'Cannot upload manifest "m.tt"'),
+    (error: unknown) =>
+      error instanceof CredentialsError &&
+      error.message === 'Cannot upload manifest "m.tt": no credentials' &&
+      /--authentication-file/.test(error.hint ?? ""),
+  );
+  requireCredentials({ kind: "bearer", token: "t", source: "f" }, urls, noEnv, "x");
+  requireCredentials(
+    { kind: "none" },
+    ["http://taskcluster/tooltool.example/"],
+    envOf({ TASKCLUSTER_PROXY_URL: "http://taskcluster" }),
+    "x",
+  );
 });
