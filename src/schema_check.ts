@@ -76,7 +76,7 @@ export async function validateManifestSchemas(
   if (invalid.length > 0) {
     const count = invalid.reduce((sum, result) => sum + result.problems.length, 0);
     throw new PartialFailureError(
-      `${invalid.length} of ${plural(results.length, "manifest")} ` +
+      `${invalid.length} of ${results.length} manifests ` +
         `${invalid.length === 1 ? "is" : "are"} invalid: ${plural(count, "problem")}`,
       invalid.map(({ path, problems }) => ({ target: path, error: problems })),
     );
