@@ -294,6 +294,8 @@ export class Cache {
       }
     }
     const temp = tempPathBeside(destination);
+    // Held while the copy is written, so a later run can tell a live temp file from debris.
+    using _writing = await tryLock(temp, { exclusive: true });
     try {
       await Deno.copyFile(entry, temp);
       // A copy is the working tree's own file: writable, unlike the entry it came from.

@@ -126,6 +126,9 @@ async function openLockFile(path: string): Promise<Deno.FsFile> {
   try {
     return await open();
   } catch (error) {
+    // flock needs no write access: an existing read-only file (another user's lock file,
+    // a read-only cache entry) can still be locked.
+    if (error instanceof Deno.errors.PermissionDenied) return await Deno.open(path, { read: true });
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     await Deno.mkdir(dirname(path), { recursive: true });
     return await open();

@@ -1,0 +1,505 @@
+/**
+ * Downloading one artifact from storage, verified in the same pass: every byte goes once
+ * through the size count and SHA-512 on its way to a file, and the file is only declared
+ * good when both match the manifest. Network chunks are gathered into 1 MiB buffers; each
+ * buffer is hashed (off the main thread, with libcrypto) and written at the same time, while
+ * the next one fills.
+ *
+ * Failures are retried with exponential backoff and jitter, as `isRetriable` says:
+ * connection errors, timeouts, stalls (no byte for `stallTimeoutMs`), 5xx, 429 (after its
+ * `Retry-After`), truncated bodies, digest mismatches. A download cut short resumes with a
+ * `Range` request from the bytes it has, asking the API for a fresh signed URL first (they
+ * expire after 60 s); a server that answers 200 instead of 206 is read from the start. A
+ * bad digest starts over from byte 0. Each base URL is tried in order.
+ *
+ * Storage requests carry no credentials: the API's signed redirect is the authorization.
+ *
+ * @module
+ */
+
+import { createSha512, type Sha512Hasher } from "./digest.ts";
+import {
+  errorMessage,
+  HttpError,
+  IntegrityError,
+  isRetriable,
+  NetworkError,
+  ToolError,
+} from "./errors.ts";
+import {
+  backoffDelayMs,
+  type BackoffPolicy,
+  DEFAULT_BACKOFF,
+  parseRetryAfter,
+  sleep,
+  USER_AGENT,
+} from "./http.ts";
+import type { Sha512 } from "./manifest.ts";
+
+/** Network chunks are gathered into buffers this large before hashing and writing. */
+const BUFFER_SIZE = 1 << 20;
+
+/** Default: a body that sends nothing for this long has stalled. */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+
+/** Default: give up on a base URL after this many failed attempts in a row without progress. */
+export const DEFAULT_ATTEMPTS = 5;
+
+/** Whatever happens, no more than this many attempts per base URL. */
+const MAX_ATTEMPTS_PER_SOURCE = 25;
+
+/** Longest `Retry-After` honoured. */
+const MAX_RETRY_AFTER_MS = 120_000;
+
+/** One place to download from: an API base URL that redirects to storage. */
+export interface DownloadSource {
+  /** The base URL, for messages. */
+  readonly name: string;
+  /** Asks for a fresh signed storage URL; called at the start of every attempt. */
+  readonly resolve: (signal: AbortSignal) => Promise<URL>;
+}
+
+/** What `downloadVerified` needs. */
+export interface DownloadOptions {
+  /** For messages: `Cannot fetch "<filename>" from ...`. */
+  readonly filename: string;
+  readonly digest: Sha512;
+  readonly size: number;
+  /** Tried in order. */
+  readonly sources: readonly DownloadSource[];
+  readonly fetch: typeof globalThis.fetch;
+  readonly signal: AbortSignal;
+  /** Keep the bytes already in the file (a download a killed process left) and go on. */
+  readonly resume?: boolean | undefined;
+  readonly stallTimeoutMs?: number | undefined;
+  /** Failed attempts in a row, without progress, before moving to the next base URL. */
+  readonly attempts?: number | undefined;
+  readonly backoff?: BackoffPolicy | undefined;
+  readonly random?: (() => number) | undefined;
+  /** Bytes arrived from the network. */
+  readonly onReceived?: ((bytes: number) => void) | undefined;
+  /** The number of bytes in the file changed (grew, or went back to 0 on a restart). */
+  readonly onPosition?: ((position: number) => void) | undefined;
+  /** An attempt is about to start (1-based). */
+  readonly onAttempt?: ((attempt: number, source: DownloadSource) => void) | undefined;
+  /** An attempt failed and another will follow after `delayMs`. */
+  readonly onRetry?:
+    | ((error: unknown, nextAttempt: number, delayMs: number, resumeAt: number) => void)
+    | undefined;
+}
+
+/** How a download went. */
+export interface DownloadResult {
+  /** Bytes received from the network, restarts included. */
+  readonly received: number;
+  readonly attempts: number;
+  /** Bytes that were already in the file and were kept. */
+  readonly resumedFrom: number;
+  /** The base URL that delivered the last byte. */
+  readonly source: string;
+}
+
+/** An error status from the storage origin (where a 403 may just be an expired URL). */
+class StorageHttpError extends HttpError {}
+
+/**
+ * Downloads the file into `path` (created if missing) and returns once its content has the
+ * manifest's size and digest; the file is closed. Throws the last error when every attempt
+ * at every source failed, and the signal's reason when aborted. The file is left as it is
+ * on failure: the caller removes it (or keeps it to resume later).
+ */
+export async function downloadVerified(
+  path: string,
+  options: DownloadOptions,
+): Promise<DownloadResult> {
+  using file = await Deno.open(path, { read: true, write: true, create: true });
+  const sink = new HashingSink(file, options.filename);
+  let resumedFrom = 0;
+  if (options.resume) {
+    resumedFrom = await sink.adoptExisting(options.size, options.signal);
+  } else {
+    await sink.restart();
+  }
+  options.onPosition?.(sink.position);
+  let attempts = 0;
+  let received = 0;
+  let lastError: unknown;
+  const maxFailures = options.attempts ?? DEFAULT_ATTEMPTS;
+  for (const source of options.sources) {
+    let failures = 0;
+    let attemptsHere = 0;
+    let renewedExpiredUrl = false;
+    for (;;) {
+      attempts++;
+      attemptsHere++;
+      options.onAttempt?.(attempts, source);
+      const before = sink.position;
+      const receivedBefore = sink.received;
+      try {
+        await attemptOnce(sink, source, options);
+        received += sink.received - receivedBefore;
+        return { received, attempts, resumedFrom, source: source.name };
+      } catch (error) {
+        received += sink.received - receivedBefore;
+        options.signal.throwIfAborted();
+        if (!isTransferError(error)) throw error;
+        lastError = error;
+        if (
+          error instanceof StorageHttpError && error.status === 403 && !renewedExpiredUrl
+        ) {
+          // Most likely the signed URL expired before it was used: ask for a new one now.
+          renewedExpiredUrl = true;
+          options.onRetry?.(error, attempts + 1, 0, sink.position);
+          continue;
+        }
+        if (!isRetriable(error)) break;
+        failures = sink.position > before ? 1 : failures + 1;
+        if (failures >= maxFailures || attemptsHere >= MAX_ATTEMPTS_PER_SOURCE) break;
+        const asked = error instanceof HttpError ? error.retryAfterMs : undefined;
+        const delay = asked !== undefined
+          ? Math.min(asked, MAX_RETRY_AFTER_MS)
+          : backoffDelayMs(failures - 1, options.backoff ?? DEFAULT_BACKOFF, options.random);
+        options.onRetry?.(error, attempts + 1, delay, sink.position);
+        await sleep(delay, options.signal);
+      }
+    }
+  }
+  throw lastError ??
+    new NetworkError(`Cannot fetch "${options.filename}": no server to fetch from`);
+}
+
+/** Errors that concern one attempt at one source; anything else (a full disk) stops at once. */
+function isTransferError(error: unknown): boolean {
+  return error instanceof HttpError || error instanceof NetworkError ||
+    error instanceof IntegrityError;
+}
+
+async function attemptOnce(
+  sink: HashingSink,
+  source: DownloadSource,
+  options: DownloadOptions,
+): Promise<void> {
+  const { filename, size } = options;
+  const url = await source.resolve(options.signal);
+  const stall = new AbortController();
+  const signal = AbortSignal.any([options.signal, stall.signal]);
+  const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stall.abort(), stallMs);
+  };
+  const origin = `${url.origin}/`;
+  const stalled = () =>
+    new NetworkError(
+      `Cannot fetch "${filename}" from ${origin}: no data for ${formatSeconds(stallMs)}`,
+    );
+  const offset = sink.position;
+  const headers = new Headers({ "User-Agent": USER_AGENT, "Accept-Encoding": "identity" });
+  if (offset > 0) headers.set("Range", `bytes=${offset}-`);
+  arm();
+  try {
+    let response: Response;
+    try {
+      response = await options.fetch(url, { headers, signal, redirect: "follow" });
+    } catch (error) {
+      options.signal.throwIfAborted();
+      if (stall.signal.aborted) throw stalled();
+      throw new NetworkError(
+        `Cannot fetch "${filename}" from ${origin}: ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
+    if (response.status === 416 && offset > 0) {
+      await response.body?.cancel();
+      await sink.restart();
+      options.onPosition?.(0);
+      throw new NetworkError(
+        `Cannot fetch "${filename}" from ${origin}: the server refused to resume at byte ${offset}`,
+      );
+    }
+    if (response.status !== 200 && response.status !== 206) {
+      throw await storageError(filename, origin, response);
+    }
+    let expected = size;
+    if (response.status === 206) {
+      const range = parseContentRange(response.headers.get("Content-Range"));
+      if (range === undefined || range.start !== offset || range.end !== size - 1) {
+        await response.body?.cancel();
+        await sink.restart();
+        options.onPosition?.(0);
+        throw new NetworkError(
+          `Cannot fetch "${filename}" from ${origin}: the server sent the wrong range (${
+            response.headers.get("Content-Range") ?? "none"
+          } for bytes ${offset}-)`,
+        );
+      }
+      if (range.total !== undefined && range.total !== size) {
+        await response.body?.cancel();
+        throw sizeMismatch(filename, origin, range.total, size);
+      }
+      expected = size - offset;
+    } else if (offset > 0) {
+      // The server ignored the Range: take the whole body from the start.
+      await sink.restart();
+      options.onPosition?.(0);
+    }
+    const declared = response.headers.get("Content-Length");
+    if (declared !== null && Number(declared) !== expected) {
+      await response.body?.cancel();
+      const total = response.status === 206 ? Number(declared) + offset : Number(declared);
+      throw sizeMismatch(filename, origin, total, size);
+    }
+    if (response.body === null) {
+      throw new NetworkError(`Cannot fetch "${filename}" from ${origin}: the response has no body`);
+    }
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          options.signal.throwIfAborted();
+          if (stall.signal.aborted) throw stalled();
+          throw new NetworkError(
+            `Cannot fetch "${filename}" from ${origin}: the connection broke after ${sink.accepted} of ${size} bytes (${
+              errorMessage(error)
+            })`,
+            { cause: error },
+          );
+        }
+        if (chunk.done) break;
+        if (sink.accepted + chunk.value.length > size) {
+          await reader.cancel().catch(() => {});
+          await sink.restart();
+          options.onPosition?.(0);
+          throw new IntegrityError(
+            `Cannot fetch "${filename}" from ${origin}: the server sent more than the ${size} bytes the manifest lists`,
+          );
+        }
+        options.onReceived?.(chunk.value.length);
+        await sink.push(chunk.value);
+        options.onPosition?.(sink.position);
+        arm();
+      }
+    } finally {
+      reader.releaseLock();
+      // Whatever arrived is good to keep for a resume: hash and write it before leaving.
+      await sink.flush();
+      options.onPosition?.(sink.position);
+    }
+    if (sink.position < size) {
+      throw new NetworkError(
+        `Cannot fetch "${filename}" from ${origin}: the body ended after ${sink.position} of ${size} bytes`,
+      );
+    }
+    const digest = sink.finish();
+    if (digest !== options.digest) {
+      await sink.restart();
+      options.onPosition?.(0);
+      throw new IntegrityError(
+        `Cannot fetch "${filename}" from ${origin}: the downloaded bytes do not match the manifest's sha512 (got ${
+          digest.slice(0, 16)
+        }…)`,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * An error status from storage, worded from S3's XML error (`AccessDenied: Request has
+ * expired`) rather than quoting the document.
+ */
+async function storageError(
+  filename: string,
+  origin: string,
+  response: Response,
+): Promise<StorageHttpError> {
+  const text = await response.text().catch(() => "");
+  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+  const detail = [code, message].filter((part) => part !== undefined && part !== "").join(": ");
+  const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+  return new StorageHttpError(
+    `Cannot fetch "${filename}" from ${origin}: storage returned ${status}${
+      detail ? ` (${detail})` : ""
+    }`,
+    {
+      status: response.status,
+      url: origin,
+      retryAfterMs: parseRetryAfter(response.headers.get("Retry-After"), Date.now()),
+    },
+  );
+}
+
+function sizeMismatch(filename: string, origin: string, got: number, want: number): IntegrityError {
+  return new IntegrityError(
+    `Cannot fetch "${filename}" from ${origin}: the server has ${got} bytes, the manifest lists ${want}`,
+    { retriable: false },
+  );
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A parsed `Content-Range: bytes start-end/total`. */
+export interface ContentRange {
+  readonly start: number;
+  readonly end: number;
+  readonly total: number | undefined;
+}
+
+/** Parses a `Content-Range` header of a 206 answer; undefined when malformed. Pure. */
+export function parseContentRange(value: string | null): ContentRange | undefined {
+  if (value === null) return undefined;
+  const match = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(value);
+  if (match === null) return undefined;
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  if (end < start) return undefined;
+  return { start, end, total: match[3] === "*" ? undefined : Number(match[3]) };
+}
+
+/**
+ * The file being downloaded plus the running hash of exactly the bytes in it. Chunks are
+ * gathered into 1 MiB buffers; a full buffer is hashed and written concurrently while the
+ * other buffer fills, so network, disk and hashing overlap.
+ */
+class HashingSink {
+  readonly #file: Deno.FsFile;
+  readonly #filename: string;
+  #hasher: Sha512Hasher = createSha512();
+  #buffer = new Uint8Array(BUFFER_SIZE);
+  #spare = new Uint8Array(BUFFER_SIZE);
+  #fill = 0;
+  #inFlight: Promise<void> | undefined;
+  /** Bytes written and hashed. */
+  #position = 0;
+  /** Bytes in the file, the hash or on their way there: `position` plus what is buffered. */
+  #accepted = 0;
+  /** Bytes accepted from the network so far (all attempts). */
+  received = 0;
+
+  constructor(file: Deno.FsFile, filename: string) {
+    this.#file = file;
+    this.#filename = filename;
+  }
+
+  /** Bytes safely in the file and in the hash. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Bytes taken for the file so far, including those still buffered. */
+  get accepted(): number {
+    return this.#accepted;
+  }
+
+  /** Keeps what the file already holds (up to `size`), hashing it; returns its length. */
+  async adoptExisting(size: number, signal: AbortSignal): Promise<number> {
+    const length = (await this.#file.stat()).size;
+    if (length === 0 || length >= size) {
+      // Nothing to keep, or a complete-looking file that failed before: start clean.
+      await this.restart();
+      return 0;
+    }
+    await this.#file.seek(0, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < length) {
+      signal.throwIfAborted();
+      const read = await this.#file.read(
+        this.#buffer.subarray(0, Math.min(BUFFER_SIZE, length - done)),
+      );
+      if (read === null) break;
+      await this.#hasher.updateAsync(this.#buffer.subarray(0, read));
+      done += read;
+    }
+    await this.#file.truncate(done);
+    await this.#file.seek(done, Deno.SeekMode.Start);
+    this.#position = done;
+    this.#accepted = done;
+    return done;
+  }
+
+  /** Empties the file and the hash: the next byte is byte 0. */
+  async restart(): Promise<void> {
+    await this.#settle().catch(() => {});
+    this.#fill = 0;
+    this.#hasher = createSha512();
+    this.#position = 0;
+    this.#accepted = 0;
+    await this.#file.truncate(0);
+    await this.#file.seek(0, Deno.SeekMode.Start);
+  }
+
+  async push(chunk: Uint8Array): Promise<void> {
+    this.received += chunk.length;
+    this.#accepted += chunk.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(chunk.length - offset, BUFFER_SIZE - this.#fill);
+      this.#buffer.set(chunk.subarray(offset, offset + take), this.#fill);
+      this.#fill += take;
+      offset += take;
+      if (this.#fill === BUFFER_SIZE) await this.#rotate();
+    }
+  }
+
+  /** Hashes and writes everything accepted so far. */
+  async flush(): Promise<void> {
+    if (this.#fill > 0) await this.#rotate();
+    await this.#settle();
+  }
+
+  /** The digest of everything written; the sink cannot take more bytes after this. */
+  finish(): Sha512 {
+    return this.#hasher.digest();
+  }
+
+  /** Starts hashing and writing the full buffer, after the previous one is done. */
+  async #rotate(): Promise<void> {
+    await this.#settle();
+    const full = this.#buffer.subarray(0, this.#fill);
+    [this.#buffer, this.#spare] = [this.#spare, this.#buffer];
+    this.#fill = 0;
+    this.#inFlight = Promise.all([this.#hasher.updateAsync(full), this.#writeAll(full)]).then(
+      () => {
+        this.#position += full.length;
+      },
+    );
+  }
+
+  async #settle(): Promise<void> {
+    const inFlight = this.#inFlight;
+    if (inFlight === undefined) return;
+    try {
+      await inFlight;
+    } finally {
+      this.#inFlight = undefined;
+    }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+    } catch (error) {
+      throw writeError(this.#filename, error);
+    }
+  }
+}
+
+/** A failed write, worded for the user; a full disk is not worth retrying. */
+export function writeError(filename: string, error: unknown): ToolError {
+  const code = (error as { code?: string }).code;
+  const reason = code === "ENOSPC"
+    ? "no space left on device"
+    : code === "EDQUOT"
+    ? "disk quota exceeded"
+    : errorMessage(error).replace(/ \(os error \d+\)/, "");
+  return new ToolError(`Cannot write "${filename}": ${reason}`, { cause: error });
+}

@@ -1,0 +1,296 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startFakeServer } from "../test/fake_server/server.ts";
+import type { FakeServer } from "../test/fake_server/server.ts";
+import { sha512Hex } from "./digest.ts";
+import { HttpError, IntegrityError, NetworkError } from "./errors.ts";
+import { ApiClient } from "./http.ts";
+import type { Sha512 } from "./manifest.ts";
+import {
+  type DownloadOptions,
+  type DownloadSource,
+  downloadVerified,
+  parseContentRange,
+} from "./transfer.ts";
+
+const FAST = { baseMs: 1, maxMs: 5 };
+
+function randomBytes(size: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size);
+  for (let offset = 0; offset < size; offset += 65536) {
+    crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
+  }
+  return bytes;
+}
+
+function sourceFor(url: string): DownloadSource {
+  const client = new ApiClient({
+    baseUrl: url,
+    credentials: { kind: "none" },
+    fetch: globalThis.fetch,
+    env: () => undefined,
+  });
+  return { name: url, resolve: () => client.resolveDownload(DIGEST_HOLDER.digest) };
+}
+
+/** The digest the current test's sources resolve (set per test). */
+const DIGEST_HOLDER = { digest: "" };
+
+interface Setup {
+  readonly server: FakeServer;
+  readonly dir: string;
+  readonly content: Uint8Array;
+  readonly digest: Sha512;
+  readonly options: (extra?: Partial<DownloadOptions>) => DownloadOptions;
+}
+
+async function withDownload(size: number, fn: (setup: Setup) => Promise<void>): Promise<void> {
+  const server = await startFakeServer();
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(size);
+    const { digest } = await server.addFile(content);
+    DIGEST_HOLDER.digest = digest;
+    const options = (extra: Partial<DownloadOptions> = {}): DownloadOptions => ({
+      filename: "tool.bin",
+      digest: digest as Sha512,
+      size,
+      sources: [sourceFor(server.url)],
+      fetch: globalThis.fetch,
+      signal: new AbortController().signal,
+      backoff: FAST,
+      stallTimeoutMs: 2_000,
+      ...extra,
+    });
+    await fn({ server, dir, content, digest: digest as Sha512, options });
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function storageRequests(server: FakeServer) {
+  return server.requests.filter((request) => request.origin === "storage");
+}
+
+Deno.test("downloadVerified() writes the file and sends no credentials to storage", () =>
+  withDownload(3_000_000, async ({ server, dir, content, options }) => {
+    const path = join(dir, "out");
+    const positions: number[] = [];
+    const result = await downloadVerified(path, options({ onPosition: (p) => positions.push(p) }));
+    assert.deepEqual(await Deno.readFile(path), content);
+    assert.equal(result.attempts, 1);
+    assert.equal(result.received, content.length);
+    assert.equal(positions.at(-1), content.length);
+    assert.ok(storageRequests(server).every((request) => !request.hasAuthorization));
+  }));
+
+Deno.test("downloadVerified() resumes a dropped body with a Range request and a fresh URL", () =>
+  withDownload(3_000_000, async ({ server, dir, content, options }) => {
+    server.fault({ kind: "drop-after", bytes: 1_200_000, times: 1 });
+    const path = join(dir, "out");
+    const result = await downloadVerified(path, options());
+    assert.deepEqual(await Deno.readFile(path), content);
+    assert.equal(result.attempts, 2);
+    const apiCalls = server.requests.filter((request) => request.origin === "api").length;
+    assert.equal(apiCalls, 2, "the redirect is resolved again for the resumed attempt");
+    const ranges = storageRequests(server).map((request) => request.range);
+    assert.equal(ranges[0], undefined);
+    assert.match(ranges[1] ?? "", /^bytes=\d+-$/);
+    const resumedAt = Number(/(\d+)/.exec(ranges[1] ?? "")?.[1]);
+    assert.ok(resumedAt > 0 && resumedAt <= 1_200_000);
+    assert.ok(result.received < content.length + 1_200_000);
+  }));
+
+Deno.test("downloadVerified() starts over after a digest mismatch", () =>
+  withDownload(500_000, async ({ server, dir, content, options }) => {
+    server.fault({ kind: "flip-byte", offset: 123_456, times: 1 });
+    const retries: unknown[] = [];
+    const path = join(dir, "out");
+    const result = await downloadVerified(
+      path,
+      options({ onRetry: (error) => retries.push(error) }),
+    );
+    assert.deepEqual(await Deno.readFile(path), content);
+    assert.equal(result.attempts, 2);
+    assert.ok(retries[0] instanceof IntegrityError);
+    assert.equal(storageRequests(server)[1]?.range, undefined, "no resume from bad bytes");
+  }));
+
+Deno.test("downloadVerified() retries 5xx from the API and storage with backoff", () =>
+  withDownload(10_000, async ({ server, dir, content, options }) => {
+    server.fault({ kind: "status", status: 503, origin: "api", times: 2 });
+    server.fault({ kind: "status", status: 500, origin: "storage", times: 1 });
+    const delays: number[] = [];
+    const path = join(dir, "out");
+    const result = await downloadVerified(
+      path,
+      options({ onRetry: (_error, _next, delay) => delays.push(delay) }),
+    );
+    assert.deepEqual(await Deno.readFile(path), content);
+    assert.equal(result.attempts, 4);
+    assert.equal(delays.length, 3);
+    assert.ok(delays.every((delay) => delay >= 0 && delay <= 5));
+  }));
+
+Deno.test("downloadVerified() waits as long as a 429's Retry-After asks", () =>
+  withDownload(10_000, async ({ server, dir, options }) => {
+    server.fault({ kind: "retry-after", status: 429, seconds: 1, origin: "storage", times: 1 });
+    const delays: number[] = [];
+    const started = performance.now();
+    await downloadVerified(
+      join(dir, "out"),
+      options({ onRetry: (_error, _next, delay) => delays.push(delay) }),
+    );
+    assert.deepEqual(delays, [1000]);
+    assert.ok(performance.now() - started >= 950);
+  }));
+
+Deno.test("downloadVerified() treats a stalled body as a failure and resumes", () =>
+  withDownload(400_000, async ({ server, dir, content, options }) => {
+    server.fault({ kind: "hang", afterBytes: 100_000, times: 1 });
+    const retries: unknown[] = [];
+    const path = join(dir, "out");
+    const result = await downloadVerified(
+      path,
+      options({ stallTimeoutMs: 300, onRetry: (error) => retries.push(error) }),
+    );
+    assert.deepEqual(await Deno.readFile(path), content);
+    assert.equal(result.attempts, 2);
+    assert.ok(retries[0] instanceof NetworkError);
+    assert.match((retries[0] as Error).message, /no data for 0\.3 s/);
+  }));
+
+Deno.test("downloadVerified() renews an expired storage URL at once", () =>
+  withDownload(10_000, async ({ server, dir, options }) => {
+    server.fault({ kind: "expired-redirect", times: 1 });
+    const delays: number[] = [];
+    const result = await downloadVerified(
+      join(dir, "out"),
+      options({ onRetry: (_error, _next, delay) => delays.push(delay) }),
+    );
+    assert.equal(result.attempts, 2);
+    assert.deepEqual(delays, [0]);
+    assert.deepEqual(storageRequests(server).map((request) => request.status), [403, 200]);
+  }));
+
+Deno.test("downloadVerified() falls back to the next base URL after a 404", async () => {
+  const empty = await startFakeServer();
+  try {
+    await withDownload(10_000, async ({ server, dir, content, options }) => {
+      const result = await downloadVerified(
+        join(dir, "out"),
+        options({ sources: [sourceFor(empty.url), sourceFor(server.url)] }),
+      );
+      assert.deepEqual(await Deno.readFile(join(dir, "out")), content);
+      assert.equal(result.source, server.url);
+      assert.equal(result.attempts, 2);
+      assert.deepEqual(empty.requests.map((request) => request.status), [404]);
+    });
+  } finally {
+    await empty.close();
+  }
+});
+
+Deno.test("downloadVerified() gives up after the attempts and throws the last error", () =>
+  withDownload(10_000, async ({ server, dir, options }) => {
+    server.fault({ kind: "status", status: 500, origin: "storage" });
+    await assert.rejects(
+      downloadVerified(join(dir, "out"), options({ attempts: 3 })),
+      (error) => {
+        assert.ok(error instanceof HttpError);
+        assert.equal(error.status, 500);
+        assert.match(
+          error.message,
+          /^Cannot fetch "tool\.bin" from http:\/\/127\.0\.0\.1:\d+\/: storage returned 500/,
+        );
+        return true;
+      },
+    );
+    assert.equal(storageRequests(server).length, 3);
+  }));
+
+Deno.test("downloadVerified() refuses a body whose Content-Length disagrees with the manifest", () =>
+  withDownload(10_000, async ({ dir, options }) => {
+    await assert.rejects(
+      downloadVerified(join(dir, "out"), options({ size: 9_999 })),
+      (error) => {
+        assert.ok(error instanceof IntegrityError);
+        assert.equal(error.retriable, false);
+        assert.match(error.message, /the server has 10000 bytes, the manifest lists 9999/);
+        return true;
+      },
+    );
+  }));
+
+Deno.test("downloadVerified() reads the whole body again when the server ignores Range", async () => {
+  const content = randomBytes(200_000);
+  const digest = sha512Hex(content);
+  let calls = 0;
+  const fakeFetch: typeof globalThis.fetch = (_input, init) => {
+    calls++;
+    const range = new Headers(init?.headers).get("Range");
+    if (calls === 1) {
+      // Headers promise everything; the body stops halfway, as when a connection breaks.
+      let pulls = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulls++ === 0) controller.enqueue(content.slice(0, 80_000));
+          else controller.error(new Error("connection reset"));
+        },
+      }, { highWaterMark: 0 });
+      return Promise.resolve(new Response(body, { status: 200 }));
+    }
+    assert.equal(range, "bytes=80000-");
+    return Promise.resolve(new Response(content, { status: 200 }));
+  };
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "out");
+    const result = await downloadVerified(path, {
+      filename: "tool.bin",
+      digest,
+      size: content.length,
+      sources: [{ name: "stub", resolve: () => Promise.resolve(new URL("http://127.0.0.1:9/x")) }],
+      fetch: fakeFetch,
+      signal: new AbortController().signal,
+      backoff: FAST,
+    });
+    assert.deepEqual(await Deno.readFile(path), content);
+    assert.equal(result.attempts, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadVerified() keeps the bytes a killed run left when asked to resume", () =>
+  withDownload(300_000, async ({ server, dir, content, options }) => {
+    const path = join(dir, "out");
+    await Deno.writeFile(path, content.subarray(0, 100_000));
+    const result = await downloadVerified(path, options({ resume: true }));
+    assert.deepEqual(await Deno.readFile(path), content);
+    assert.equal(result.resumedFrom, 100_000);
+    assert.equal(result.received, 200_000);
+    assert.equal(storageRequests(server)[0]?.range, "bytes=100000-");
+  }));
+
+Deno.test("downloadVerified() stops at once when its signal aborts", () =>
+  withDownload(2_000_000, async ({ server, dir, options }) => {
+    server.fault({ kind: "slow", bytesPerSecond: 200_000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("interrupted")), 200);
+    const started = performance.now();
+    await assert.rejects(
+      downloadVerified(join(dir, "out"), options({ signal: controller.signal })),
+      /interrupted/,
+    );
+    assert.ok(performance.now() - started < 1_500);
+  }));
+
+Deno.test("parseContentRange() reads start, end and total", () => {
+  assert.deepEqual(parseContentRange("bytes 100-199/200"), { start: 100, end: 199, total: 200 });
+  assert.deepEqual(parseContentRange("bytes 0-9/*"), { start: 0, end: 9, total: undefined });
+  assert.equal(parseContentRange("bytes 10-9/200"), undefined);
+  assert.equal(parseContentRange("items 0-1/2"), undefined);
+  assert.equal(parseContentRange(null), undefined);
+});
