@@ -51,8 +51,21 @@ export interface ApiRequest {
   readonly body: Uint8Array;
 }
 
+/**
+ * A request before authentication: the route and its query are checked first, as connexion
+ * validates before tooltool's code ever looks at the user, then `authenticate` verifies
+ * the credentials (when `verify` is true) and reads the body.
+ */
+export interface IncomingApiRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly authenticate: (verify: boolean) => Promise<ApiRequest | Response>;
+}
+
 interface Route {
   readonly pattern: RegExp;
+  /** Dockerflow and redirect routes, which never look at credentials. */
+  readonly anonymous?: true;
   /** Query parameters the swagger declares; `undefined` for routes outside the swagger. */
   readonly query?: { readonly allowed: readonly string[]; readonly required?: string };
   readonly methods: Readonly<
@@ -91,12 +104,25 @@ const routes: readonly Route[] = [
     query: { allowed: [] },
     methods: { GET: getBatch },
   },
-  { pattern: /^\/__heartbeat__$/, methods: { GET: () => Promise.resolve(heartbeat()) } },
-  { pattern: /^\/__lbheartbeat__$/, methods: { GET: () => Promise.resolve(lbHeartbeat()) } },
-  { pattern: /^\/__version__$/, methods: { GET: () => Promise.resolve(version()) } },
+  {
+    pattern: /^\/__heartbeat__$/,
+    anonymous: true,
+    methods: { GET: () => Promise.resolve(heartbeat()) },
+  },
+  {
+    pattern: /^\/__lbheartbeat__$/,
+    anonymous: true,
+    methods: { GET: () => Promise.resolve(lbHeartbeat()) },
+  },
+  {
+    pattern: /^\/__version__$/,
+    anonymous: true,
+    methods: { GET: () => Promise.resolve(version()) },
+  },
   { pattern: /^\/__permissions__$/, methods: { GET: (r) => Promise.resolve(permissions(r)) } },
   {
     pattern: /^\/tooltool\.py$/,
+    anonymous: true,
     methods: {
       GET: () =>
         Promise.resolve(flaskRedirect(
@@ -104,32 +130,48 @@ const routes: readonly Route[] = [
         )),
     },
   },
-  { pattern: /^\/$/, methods: { GET: () => Promise.resolve(flaskRedirect("/static/index.html")) } },
+  {
+    pattern: /^\/$/,
+    anonymous: true,
+    methods: { GET: () => Promise.resolve(flaskRedirect("/static/index.html")) },
+  },
 ];
 
-/** Whether a path is one of the Dockerflow endpoints, which never look at credentials. */
-export function isDockerflowPath(path: string): boolean {
-  return path === "/__heartbeat__" || path === "/__lbheartbeat__" || path === "/__version__";
+/** Flask's `request.path`: percent-decoded (left as is when it does not decode). */
+export function decodedPath(url: URL): string {
+  try {
+    return decodeURIComponent(url.pathname);
+  } catch {
+    return url.pathname;
+  }
 }
 
-/** Routes one API request. HEAD is answered as GET without a body, as Flask does. */
-export async function handleApi(request: ApiRequest, context: ApiContext): Promise<Response> {
-  const path = decodeURIComponent(request.url.pathname);
+/**
+ * Routes one API request: 404/405, then query validation, then credentials, then the
+ * handler. HEAD is answered as GET without a body, as Flask does.
+ */
+export async function handleApi(
+  incoming: IncomingApiRequest,
+  context: ApiContext,
+): Promise<Response> {
+  const path = decodedPath(incoming.url);
   for (const route of routes) {
     const match = route.pattern.exec(path);
     if (match === null) continue;
-    const method = request.method === "HEAD" ? "GET" : request.method;
+    const method = incoming.method === "HEAD" ? "GET" : incoming.method;
     const handler = route.methods[method];
     if (handler === undefined) {
       const allow = [...Object.keys(route.methods), "HEAD", "OPTIONS"].sort().join(", ");
       return werkzeugError(405, undefined, { allow });
     }
     if (route.query !== undefined) {
-      const problem = checkQuery(request.url.searchParams, route.query);
+      const problem = checkQuery(incoming.url.searchParams, route.query);
       if (problem !== undefined) return problem;
     }
+    const request = await incoming.authenticate(route.anonymous !== true);
+    if (request instanceof Response) return request;
     const response = await handler(request, match.slice(1), context);
-    if (request.method !== "HEAD") return response;
+    if (incoming.method !== "HEAD") return response;
     await response.body?.cancel();
     return new Response(null, { status: response.status, headers: response.headers });
   }
@@ -212,7 +254,7 @@ async function downloadFile(
     ? now - (context.downloadExpiresSeconds + 2) * 1000
     : now;
   return flaskRedirect(
-    context.signer.sign("GET", digest, issuedAt, context.downloadExpiresSeconds),
+    context.signer.sign("GET", digest, issuedAt, context.downloadExpiresSeconds).url,
   );
 }
 
@@ -356,7 +398,6 @@ async function uploadBatch(
   }
 
   const now = context.now();
-  const expires = now + context.uploadExpiresSeconds * 1000;
   const batchFiles: Record<string, string> = {};
   for (const [filename, info] of entries) {
     const digest = info.digest as string;
@@ -368,9 +409,11 @@ async function uploadBatch(
       info.size as number,
       info.visibility as Visibility,
     );
-    info.put_url = context.signer.sign("PUT", digest, now, context.uploadExpiresSeconds);
-    // Like production's `session.merge`, a new URL moves the expiry even if it was later.
-    await context.store.save({ ...file, pendingUpload: { region, expires } });
+    const signed = context.signer.sign("PUT", digest, now, context.uploadExpiresSeconds);
+    info.put_url = signed.url;
+    // The pending upload expires exactly when its URL does: bytes cannot change after the
+    // check. Like production's `session.merge`, a new URL moves the expiry even if earlier.
+    await context.store.save({ ...file, pendingUpload: { region, expires: signed.expires } });
   }
   const batch = await context.store.addBatch({
     uploaded: now,

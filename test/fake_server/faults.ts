@@ -336,14 +336,22 @@ export function shapeBody(
     : Math.max(1, Math.floor(shape.bytesPerSecond / 20));
   let pending: Uint8Array = new Uint8Array(0);
 
+  // After a cancel the controller is closed already; closing again would throw.
+  const end = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    await reader.cancel().catch(() => {});
+    try {
+      controller.close();
+    } catch {
+      // already closed by a cancel
+    }
+  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (position >= stop) {
         if (shape.hangAfter !== undefined && position >= shape.hangAfter) {
           await abortable(new Promise<never>(() => {}), signal).catch(() => {});
         }
-        await reader.cancel().catch(() => {});
-        controller.close();
+        await end(controller);
         return;
       }
       if (pending.length === 0) {
@@ -361,8 +369,7 @@ export function shapeBody(
         const ok = await abortable(delay(1000 * piece.length / shape.bytesPerSecond), signal)
           .then(() => true, () => false);
         if (!ok) {
-          await reader.cancel().catch(() => {});
-          controller.close();
+          await end(controller);
           return;
         }
       }

@@ -40,7 +40,7 @@
  */
 
 import { join } from "node:path";
-import { handleApi, isDockerflowPath } from "./api.ts";
+import { type ApiRequest, decodedPath, handleApi } from "./api.ts";
 import {
   type Caller,
   type ClientConfig,
@@ -336,51 +336,49 @@ async function serveApi(request: Request, state: ServerState): Promise<Response>
   return shape(response, target, 0, state);
 }
 
-async function answerApi(
+function answerApi(
   request: Request,
   url: URL,
   entry: RecordedRequest,
   state: ServerState,
 ): Promise<Response> {
-  let caller: Caller = { kind: "anonymous" };
-  // Production also reads `Authentication`; only a value starting with "Hawk" is checked,
-  // anything else (a relengapi Bearer token) leaves the caller anonymous.
-  const authorization = request.headers.get("authorization") ??
-    request.headers.get("authentication");
-  if (authorization?.startsWith("Hawk") && !isDockerflowPath(url.pathname)) {
-    try {
-      const client = verifyHawk({
-        method: request.method,
-        resource: decodeURIComponent(url.pathname),
-        host: request.headers.get("host") ?? url.host,
-        authorization,
-        now: Date.now(),
-      }, state.clients);
-      caller = client;
-      entry.clientId = client.clientId;
-    } catch (error) {
-      if (!(error instanceof HawkRejection)) throw error;
-      await request.body?.cancel().catch(() => {});
-      // A header value cannot hold the newlines of some Taskcluster messages.
-      const headerSafe = error.message.replace(/[\r\n"\\]+/g, " ").trim();
-      return werkzeugError(401, error.message, {
-        "www-authenticate": `Hawk error="${headerSafe}"`,
-      });
+  const authenticate = async (verify: boolean): Promise<ApiRequest | Response> => {
+    let caller: Caller = { kind: "anonymous" };
+    // Production also reads `Authentication`; only a value starting with "Hawk" is checked,
+    // anything else (a relengapi Bearer token) leaves the caller anonymous.
+    const authorization = request.headers.get("authorization") ??
+      request.headers.get("authentication");
+    if (verify && authorization?.startsWith("Hawk")) {
+      try {
+        const client = verifyHawk({
+          method: request.method,
+          resource: decodedPath(url),
+          host: request.headers.get("host") ?? url.host,
+          authorization,
+          now: Date.now(),
+        }, state.clients);
+        caller = client;
+        entry.clientId = client.clientId;
+      } catch (error) {
+        if (!(error instanceof HawkRejection)) throw error;
+        await request.body?.cancel().catch(() => {});
+        return hawkRejected(error.message);
+      }
     }
-  }
-  const body = await readSmallBody(request);
-  if (body === undefined) return werkzeugError(413);
-  const contentType = request.headers.get("content-type") ?? "";
-  if (caller.kind === "client" && caller.payloadHash !== undefined) {
+    const body = await readSmallBody(request);
+    if (body === undefined) return werkzeugError(413);
+    const contentType = request.headers.get("content-type") ?? "";
     // Stricter than production, which leaves the payload hash unchecked: a client whose
     // hash is wrong would be relying on that.
-    if (!payloadMatches(caller.payloadHash, body, contentType)) {
-      return werkzeugError(401, "Bad payload hash", {
-        "www-authenticate": 'Hawk error="Bad payload hash"',
-      });
+    if (
+      caller.kind === "client" && caller.payloadHash !== undefined &&
+      !payloadMatches(caller.payloadHash, body, contentType)
+    ) {
+      return hawkRejected("Bad payload hash");
     }
-  }
-  return handleApi({ method: request.method.toUpperCase(), url, caller, contentType, body }, {
+    return { method: request.method.toUpperCase(), url, caller, contentType, body };
+  };
+  return handleApi({ method: request.method.toUpperCase(), url, authenticate }, {
     store: state.store,
     signer: state.signer,
     now: Date.now,
@@ -394,6 +392,13 @@ async function answerApi(
         path: url.pathname,
       }),
   });
+}
+
+/** A 401 for credentials that do not verify (production would go on as anonymous). */
+function hawkRejected(message: string): Response {
+  // A header value cannot hold the newlines of some Taskcluster messages.
+  const headerSafe = message.replace(/[\r\n"\\]+/g, " ").trim();
+  return werkzeugError(401, message, { "www-authenticate": `Hawk error="${headerSafe}"` });
 }
 
 async function readSmallBody(request: Request): Promise<Uint8Array | undefined> {

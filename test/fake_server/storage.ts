@@ -31,11 +31,20 @@ export class UrlSigner {
   }
 
   /**
-   * A URL for one method on one blob, valid for `expiresSeconds` from `issuedAt` (epoch ms).
-   * PUT URLs sign the Content-Type, as boto3 does when given `ContentType`.
+   * A URL for one method on one blob, valid for `expiresSeconds` from `issuedAt` (epoch ms),
+   * and when it expires (epoch ms). PUT URLs sign the Content-Type, as boto3 does when
+   * given `ContentType`.
    */
-  sign(method: "GET" | "PUT", digest: string, issuedAt: number, expiresSeconds: number): string {
-    const amzDate = new Date(Math.floor(issuedAt / 1000) * 1000).toISOString()
+  sign(
+    method: "GET" | "PUT",
+    digest: string,
+    issuedAt: number,
+    expiresSeconds: number,
+  ): { url: string; expires: number } {
+    // X-Amz-Date has whole seconds. Rounding up rather than down keeps the lifetime at
+    // least what was asked, so tests with one-second URLs are not flaky.
+    const issuedSecond = Math.ceil(issuedAt / 1000) * 1000;
+    const amzDate = new Date(issuedSecond).toISOString()
       .replaceAll("-", "").replaceAll(":", "").replace(/\.\d{3}/, "");
     const signedHeaders = method === "PUT" ? "content-type;host" : "host";
     const path = `/sha512/${digest}`;
@@ -55,7 +64,10 @@ export class UrlSigner {
       method === "PUT" ? "application/octet-stream" : "",
     );
     query.set("X-Amz-Signature", signature);
-    return `${this.#base}sha512/${digest}?${query}`;
+    return {
+      url: `${this.#base}sha512/${digest}?${query}`,
+      expires: issuedSecond + expiresSeconds * 1000,
+    };
   }
 
   /** Checks a request against its URL's signature; returns an S3 error response, or undefined. */

@@ -65,3 +65,17 @@ export function sign(
 
 /** Scope prefix of the service. */
 export const SCOPE = "project:releng:services/tooltool/api";
+
+/** When a signed storage URL expires (epoch ms), from its X-Amz-Date and X-Amz-Expires. */
+export function urlExpiry(signedUrl: string): number {
+  const params = new URL(signedUrl).searchParams;
+  const date = params.get("X-Amz-Date") ?? "";
+  const iso = date.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, "$1-$2-$3T$4:$5:$6Z");
+  return Date.parse(iso) + Number(params.get("X-Amz-Expires")) * 1000;
+}
+
+/** Sleeps until a signed storage URL has expired. */
+export async function sleepPastExpiry(signedUrl: string): Promise<void> {
+  const wait = urlExpiry(signedUrl) - Date.now() + 20;
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
