@@ -196,7 +196,6 @@ async function hashCandidates(
   const { ctx } = options;
   const digests = await hashFiles(candidates.map((c) => c.path), {
     signal: ctx.signal,
-    concurrency: ctx.cores,
   });
   ctx.signal.throwIfAborted();
   const records: FileRecord[] = [];

@@ -21,7 +21,6 @@ export async function listManifest(manifestPath: string, ctx: Context): Promise<
   const statuses = await checkFiles(records, {
     cwd: ctx.cwd,
     signal: ctx.signal,
-    concurrency: ctx.cores,
   });
   for (const { present, valid, record } of statuses) {
     ctx.output.data(`${present ? "P" : "-"}\t${valid ? "V" : "-"}\t${record.filename}`);

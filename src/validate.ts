@@ -25,7 +25,6 @@ export async function validateManifest(manifestPath: string, ctx: Context): Prom
   const statuses = await checkFiles(records, {
     cwd: ctx.cwd,
     signal: ctx.signal,
-    concurrency: ctx.cores,
   });
   const failed = statuses.filter((status) => !status.valid);
   for (const status of statuses) {
