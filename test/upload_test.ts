@@ -1,0 +1,549 @@
+/**
+ * `upload` end to end: the CLI as a subprocess against the fake server, with every kind of
+ * credentials Taskcluster issues, the 409 wait, failing and expiring PUTs; plus the
+ * library in-process where a test needs short timeouts (stalls, the bound on waiting).
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { redact, runTool, tempDir, type ToolRun } from "./cli.ts";
+import { manifestRecord } from "./fake_server/fixtures.ts";
+import {
+  createTemporaryCredentials,
+  type FakeServer,
+  SCOPE_PREFIX,
+  startFakeServer,
+} from "./fake_server/server.ts";
+import type { Context } from "../src/context.ts";
+import { memoryOutput } from "../src/output.ts";
+import { uploadManifest } from "../src/upload.ts";
+
+const UPLOADER = { clientId: "uploader", accessToken: "uploader-SECRET-token" };
+const CLIENTS = {
+  uploader: { accessToken: UPLOADER.accessToken, scopes: [`${SCOPE_PREFIX}/*`] },
+  "public-only": { accessToken: "public-only-SECRET", scopes: [`${SCOPE_PREFIX}/upload/public`] },
+  issuer: {
+    accessToken: "issuer-SECRET-token",
+    scopes: [`${SCOPE_PREFIX}/upload/*`, `${SCOPE_PREFIX}/download/*`],
+  },
+};
+
+interface Workspace {
+  readonly dir: string;
+  readonly files: Record<string, Uint8Array>;
+  readonly tokenFile: string;
+}
+
+/** A working directory with the files, a manifest of them and an auth file. */
+async function workspace(
+  dir: string,
+  files: Record<string, { content: Uint8Array; visibility?: "public" | "internal" }>,
+  credentials: unknown = UPLOADER,
+): Promise<Workspace> {
+  const records = [];
+  const contents: Record<string, Uint8Array> = {};
+  for (const [name, { content, visibility }] of Object.entries(files)) {
+    await Deno.writeFile(join(dir, name), content);
+    contents[name] = content;
+    records.push(manifestRecord(name, content, visibility ? { visibility } : {}));
+  }
+  await Deno.writeTextFile(join(dir, "manifest.tt"), JSON.stringify(records, null, 2));
+  const tokenFile = join(dir, "token");
+  await Deno.writeTextFile(
+    tokenFile,
+    typeof credentials === "string" ? credentials : JSON.stringify(credentials),
+  );
+  return { dir, files: contents, tokenFile };
+}
+
+function randomBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let offset = 0; offset < size; offset += 65536) {
+    crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
+  }
+  return bytes;
+}
+
+function upload(server: FakeServer, ws: Workspace, extra: string[] = []): Promise<ToolRun> {
+  return runTool([
+    "--url",
+    server.url,
+    "upload",
+    "--message",
+    "Bug 1 - test upload",
+    "--authentication-file",
+    ws.tokenFile,
+    ...extra,
+  ], { cwd: ws.dir });
+}
+
+async function withServer(
+  options: Parameters<typeof startFakeServer>[0],
+  fn: (server: FakeServer, dir: string) => Promise<void>,
+): Promise<void> {
+  await using dir = await tempDir();
+  const server = await startFakeServer({ clients: CLIENTS, uploadExpiresSeconds: 1, ...options });
+  try {
+    await fn(server, dir.path);
+  } finally {
+    await server.close();
+  }
+}
+
+/** What an anonymous download of `digest` gives, through the API's redirect. */
+async function download(server: FakeServer, digest: string): Promise<Uint8Array | number> {
+  const response = await fetch(`${server.url}sha512/${digest}`);
+  if (!response.ok) {
+    await response.body?.cancel();
+    return response.status;
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+function apiCalls(server: FakeServer, path: string): { method: string; status: number }[] {
+  return server.requests
+    .filter((r) => r.origin === "api" && new URL(r.url).pathname.startsWith(path))
+    .map(({ method, status }) => ({ method, status }));
+}
+
+function storagePuts(server: FakeServer): number[] {
+  return server.requests.filter((r) => r.origin === "storage" && r.method === "PUT")
+    .map((r) => r.status);
+}
+
+Deno.test("upload sends new files, waits out the 409, and never gives storage credentials", async () => {
+  await withServer({}, async (server, dir) => {
+    const big = randomBytes(3 * 1024 * 1024 + 17);
+    const ws = await workspace(dir, {
+      "big.bin": { content: big, visibility: "public" },
+      "notes.txt": {
+        content: new TextEncoder().encode("internal notes\n"),
+        visibility: "internal",
+      },
+      "empty.txt": { content: new Uint8Array(0), visibility: "public" },
+    });
+    const run = await upload(server, ws, ["-v"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /Uploaded "big\.bin" \(3\.0 MiB\)/);
+    assert.match(run.stderr, /Uploaded "notes\.txt" \(15 B\)/);
+    assert.match(run.stderr, /Waiting \d+ s for the upload URLs to expire/);
+    assert.match(run.stderr, /done: 3 uploaded \(3\.0 MiB\) in [\d.]+ s\n$/);
+
+    const storage = server.requests.filter((r) => r.origin === "storage");
+    assert.deepEqual(storage.map((r) => r.status), [200, 200, 200]);
+    assert.ok(storage.every((r) => !r.hasAuthorization), "credentials reached storage");
+    assert.ok(
+      server.requests.filter((r) => r.origin === "api").every((r) => r.clientId === "uploader"),
+    );
+    const completes = apiCalls(server, "/upload/complete/");
+    assert.deepEqual(completes.filter((c) => c.status === 202).length, 3);
+    assert.ok(completes.every((c) => c.status === 202 || c.status === 409));
+
+    // The server verified the bytes: they come back as they were.
+    assert.deepEqual(await download(server, manifestRecord("big.bin", big).digest), big);
+    for (const text of [run.stdout, run.stderr]) {
+      assert.ok(!text.includes("SECRET"), "a secret was printed");
+    }
+  });
+});
+
+Deno.test("upload reports files already on the server and sends them no bytes", async () => {
+  await withServer({}, async (server, dir) => {
+    const held = randomBytes(1000);
+    await server.addFile(held, { visibility: "internal" });
+    const ws = await workspace(dir, {
+      "held.bin": { content: held, visibility: "internal" },
+      "new.bin": { content: randomBytes(2000), visibility: "internal" },
+    });
+    const run = await upload(server, ws, ["--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /"held\.bin" is already on the server/);
+    const report = JSON.parse(run.stdout);
+    assert.deepEqual(
+      report.files.map((f: { filename: string; status: string }) => [f.filename, f.status]),
+      [["held.bin", "present"], ["new.bin", "uploaded"]],
+    );
+    assert.equal(report.uploaded, 1);
+    assert.equal(report.present, 1);
+    assert.equal(report.bytesUploaded, 2000);
+    assert.equal(report.message, "Bug 1 - test upload");
+    assert.deepEqual(storagePuts(server), [200]);
+  });
+});
+
+Deno.test("upload checks the message, visibility and files before any request", async () => {
+  await withServer({}, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(100), visibility: "public" },
+      "b.bin": { content: randomBytes(100) },
+    });
+    let run = await runTool(["--url", server.url, "upload"], { cwd: dir });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^error: The upload command requires --message\n/);
+
+    run = await upload(server, ws);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /^error: Cannot upload manifest "manifest.tt": no visibility for "b.bin"\n/,
+    );
+
+    await workspace(dir, {
+      "a.bin": { content: randomBytes(100), visibility: "public" },
+      "b.bin": { content: randomBytes(100), visibility: "public" },
+    });
+    await Deno.writeFile(join(dir, "a.bin"), randomBytes(100));
+    await Deno.remove(join(dir, "b.bin"));
+    run = await upload(server, ws);
+    assert.equal(run.code, 1);
+    assert.equal(
+      redact(run.stderr, { [dir]: "<dir>" }).replace(/sha512 is \w+…, expected \w+…/, "<sha>"),
+      'error: "a.bin" is invalid: <sha>\n' +
+        'error: "b.bin" is absent\n' +
+        'error: Cannot upload manifest "manifest.tt": 2 of 2 files are absent or invalid\n' +
+        "hint: the manifest must describe the files as they are now (tooltool validate)\n",
+    );
+
+    await Deno.writeTextFile(ws.tokenFile, '{"clientId": "uploader", "accessToken": ');
+    run = await upload(server, ws);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /the file is not valid JSON/);
+    assert.deepEqual(server.requests, [], "a request was sent");
+  });
+});
+
+Deno.test("upload without credentials stops before any request", async () => {
+  await withServer({}, async (server, dir) => {
+    await workspace(dir, { "a.bin": { content: randomBytes(10), visibility: "public" } });
+    const run = await runTool(["--url", server.url, "upload", "--message", "m"], { cwd: dir });
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr,
+      `error: Cannot upload manifest "manifest.tt" to ${server.url}: no credentials\n` +
+        "hint: give --authentication-file FILE, or set TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN\n",
+    );
+    assert.deepEqual(server.requests, []);
+  });
+});
+
+Deno.test("upload retries a PUT that failed while its URL is valid", async () => {
+  await withServer({ uploadExpiresSeconds: 2 }, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(5000), visibility: "public" },
+    });
+    server.fault({ kind: "status", status: 500, origin: "storage", method: "PUT", times: 1 });
+    const run = await upload(server, ws);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stderr,
+      /storage returned 500 Internal Server Error \(InternalError: .*\); retrying in/,
+    );
+    assert.deepEqual(storagePuts(server), [500, 200]);
+    assert.equal(apiCalls(server, "/upload").filter((c) => c.method === "POST").length, 1);
+  });
+});
+
+Deno.test("upload asks for a new batch when storage says the URL expired", async () => {
+  await withServer({}, async (server, dir) => {
+    const content = randomBytes(5000);
+    const ws = await workspace(dir, { "a.bin": { content, visibility: "public" } });
+    server.fault({
+      kind: "status",
+      status: 403,
+      origin: "storage",
+      method: "PUT",
+      times: 1,
+      contentType: "application/xml",
+      body: "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+    });
+    const run = await upload(server, ws, ["--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /The upload URLs of 1 file expired; asking .* for new ones/);
+    assert.deepEqual(storagePuts(server), [403, 200]);
+    assert.deepEqual(JSON.parse(run.stdout).batches, [1, 2]);
+    assert.deepEqual(await download(server, manifestRecord("a.bin", content).digest), content);
+  });
+});
+
+Deno.test("upload asks for a new batch when a retry could not start before the URL expires", async () => {
+  await withServer({}, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(100), visibility: "public" },
+    });
+    // Storage asks for a 3 s pause; the URL lives 1 s.
+    server.fault({
+      kind: "retry-after",
+      status: 503,
+      seconds: 3,
+      origin: "storage",
+      method: "PUT",
+      times: 1,
+    });
+    const run = await upload(server, ws);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(storagePuts(server), [503, 200]);
+    assert.equal(apiCalls(server, "/upload").filter((c) => c.method === "POST").length, 2);
+  });
+});
+
+Deno.test("upload fails a file whose PUT keeps failing, and says so", async () => {
+  await withServer({}, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "good.bin": { content: randomBytes(100), visibility: "public" },
+      "bad.bin": { content: randomBytes(200), visibility: "public" },
+    });
+    const bad = manifestRecord("bad.bin", ws.files["bad.bin"]!).digest;
+    server.fault({ kind: "status", status: 400, origin: "storage", method: "PUT", digest: bad });
+    const run = await upload(server, ws, ["--json"]);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /error: Cannot upload "bad\.bin" to http:\/\/127\.0\.0\.1:\d+\/: storage returned 400 Bad Request/,
+    );
+    assert.match(
+      run.stderr,
+      /error: Cannot upload 1 of 2 files to http:.*: 1 uploaded \(100 B\), 1 failed in/,
+    );
+    const report = JSON.parse(run.stdout);
+    assert.equal(report.failed, 1);
+    assert.equal(report.files[0].filename, "bad.bin");
+    assert.match(report.files[0].error, /storage returned 400/);
+    // The signed URL is never printed: it lets anyone write the object until it expires.
+    assert.ok(!run.stderr.includes("X-Amz-Signature"));
+  });
+});
+
+Deno.test("upload without the scope for a visibility names the scope", async () => {
+  await withServer({}, async (server, dir) => {
+    const ws = await workspace(
+      dir,
+      { "a.bin": { content: randomBytes(10), visibility: "internal" } },
+      { clientId: "public-only", accessToken: CLIENTS["public-only"].accessToken },
+    );
+    const run = await upload(server, ws, ["-v"]);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /error: Cannot upload "a\.bin" to http:\/\/127\.0\.0\.1:\d+\/: server returned 403 Forbidden \(no permission to upload internal files\)\nhint: uploading internal files needs the scope project:releng:services\/tooltool\/api\/upload\/internal\n/,
+    );
+    assert.ok(!run.stderr.includes("SECRET"));
+    assert.deepEqual(storagePuts(server), []);
+  });
+});
+
+Deno.test("upload works with temporary credentials, with and without authorizedScopes", async () => {
+  await withServer({}, async (server, dir) => {
+    const now = Date.now();
+    const temporary = createTemporaryCredentials(
+      { clientId: "issuer", accessToken: CLIENTS.issuer.accessToken },
+      { scopes: [`${SCOPE_PREFIX}/upload/*`], start: now - 60_000, expiry: now + 3600_000 },
+    );
+    const ws = await workspace(
+      dir,
+      { "a.bin": { content: randomBytes(10), visibility: "internal" } },
+      temporary,
+    );
+    let run = await upload(server, ws, ["-v"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /Using Taskcluster client "issuer" \(temporary credentials\)/);
+    assert.ok(!run.stderr.includes(temporary.accessToken));
+
+    // authorizedScopes narrower than the certificate: allowed for what they cover...
+    await workspace(dir, { "b.bin": { content: randomBytes(20), visibility: "internal" } }, {
+      ...temporary,
+      authorizedScopes: [`${SCOPE_PREFIX}/upload/internal`],
+    });
+    run = await upload(server, ws);
+    assert.equal(run.code, 0, run.stderr);
+
+    // ...refused for what they leave out...
+    await workspace(dir, { "c.bin": { content: randomBytes(30), visibility: "public" } }, {
+      ...temporary,
+      authorizedScopes: [`${SCOPE_PREFIX}/upload/internal`],
+    });
+    run = await upload(server, ws);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /403 Forbidden \(no permission to upload public files\)/);
+    assert.match(run.stderr, /hint: uploading public files needs the scope .*\/upload\/public/);
+
+    // ...and authorizedScopes beyond the credentials' own scopes are not credentials at all.
+    await workspace(dir, { "d.bin": { content: randomBytes(40), visibility: "public" } }, {
+      ...temporary,
+      authorizedScopes: [`${SCOPE_PREFIX}/manage`],
+    });
+    run = await upload(server, ws);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /server returned 401 Unauthorized \(.*authorizedScopes/);
+    assert.match(run.stderr, /hint: the server did not accept the credentials/);
+  });
+});
+
+Deno.test("upload refuses expired temporary credentials before any request", async () => {
+  await withServer({}, async (server, dir) => {
+    const now = Date.now();
+    const expired = createTemporaryCredentials(
+      { clientId: "issuer", accessToken: CLIENTS.issuer.accessToken },
+      { scopes: [`${SCOPE_PREFIX}/upload/*`], start: now - 7200_000, expiry: now - 3600_000 },
+    );
+    const ws = await workspace(
+      dir,
+      { "a.bin": { content: randomBytes(10), visibility: "public" } },
+      expired,
+    );
+    const run = await upload(server, ws);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /the temporary credentials expired at /);
+    assert.deepEqual(server.requests, []);
+  });
+});
+
+Deno.test("upload takes credentials from TASKCLUSTER_* variables, and never prints them", async () => {
+  await withServer({}, async (server, dir) => {
+    await workspace(dir, { "a.bin": { content: randomBytes(10), visibility: "public" } });
+    const run = await runTool(["--url", server.url, "-v", "upload", "--message", "m"], {
+      cwd: dir,
+      env: {
+        TASKCLUSTER_CLIENT_ID: UPLOADER.clientId,
+        TASKCLUSTER_ACCESS_TOKEN: UPLOADER.accessToken,
+      },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stderr,
+      /Using Taskcluster client "uploader" from the TASKCLUSTER_\* environment/,
+    );
+    assert.ok(!run.stderr.includes("SECRET") && !run.stdout.includes("SECRET"));
+  });
+});
+
+Deno.test("upload sends a bearer token, which the ToolTool service treats as anonymous", async () => {
+  await withServer({}, async (server, dir) => {
+    const ws = await workspace(
+      dir,
+      { "a.bin": { content: randomBytes(10), visibility: "public" } },
+      "bearer-SECRET-token\n",
+    );
+    const run = await upload(server, ws, ["-v"]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /Using a bearer token from/);
+    assert.match(
+      run.stderr,
+      /server returned 403 Forbidden \(no permission to upload public files\)/,
+    );
+    assert.match(run.stderr, /hint: .*bearer token/);
+    assert.ok(!run.stderr.includes("SECRET"));
+    assert.ok(server.requests.every((r) => r.clientId === undefined));
+  });
+});
+
+Deno.test("upload falls back to the next --url when the first does not answer", async () => {
+  await withServer({}, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(10), visibility: "public" },
+    });
+    const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadUrl = `http://127.0.0.1:${(dead.addr as Deno.NetAddr).port}/`;
+    dead.close();
+    const run = await runTool([
+      "--url",
+      deadUrl,
+      "--url",
+      server.url,
+      "upload",
+      "--message",
+      "m",
+      "--authentication-file",
+      ws.tokenFile,
+      "--json",
+    ], { cwd: dir });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`; trying ${server.url}`));
+    assert.equal(JSON.parse(run.stdout).server, server.url);
+  });
+});
+
+Deno.test({
+  name: "fetch gets back exactly what upload sent",
+  // `fetch` is being written elsewhere; this runs as soon as the command exists.
+  ignore: (await Deno.readTextFile(new URL("../commands/fetch.ts", import.meta.url)))
+    .includes("not implemented yet"),
+  async fn() {
+    await withServer({}, async (server, dir) => {
+      const content = randomBytes(300_000);
+      const ws = await workspace(dir, {
+        "tool.bin": { content, visibility: "internal" },
+        "pub.txt": { content: new TextEncoder().encode("public\n"), visibility: "public" },
+      });
+      const run = await upload(server, ws);
+      assert.equal(run.code, 0, run.stderr);
+      const down = join(dir, "down");
+      await Deno.mkdir(down);
+      await Deno.copyFile(join(dir, "manifest.tt"), join(down, "manifest.tt"));
+      const fetched = await runTool([
+        "--url",
+        server.url,
+        "fetch",
+        "--authentication-file",
+        ws.tokenFile,
+      ], { cwd: down });
+      assert.equal(fetched.code, 0, fetched.stderr);
+      assert.deepEqual(await Deno.readFile(join(down, "tool.bin")), content);
+      assert.equal(await Deno.readTextFile(join(down, "pub.txt")), "public\n");
+    });
+  },
+});
+
+function testContext(cwd: string) {
+  const { output, stderr } = memoryOutput({ verbosity: "verbose" });
+  const env: Record<string, string> = {};
+  const ctx: Context = {
+    cwd,
+    env: (name) => env[name],
+    output,
+    fetch: globalThis.fetch,
+    signal: new AbortController().signal,
+    cores: 2,
+  };
+  return { ctx, stderr };
+}
+
+Deno.test("uploadManifest() abandons a stalled PUT and sends it again", async () => {
+  await withServer({ uploadExpiresSeconds: 2 }, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(1000), visibility: "public" },
+    });
+    server.fault({ kind: "hang", origin: "storage", method: "PUT", times: 1 });
+    const { ctx, stderr } = testContext(dir);
+    const report = await uploadManifest({
+      manifest: "manifest.tt",
+      message: "m",
+      urls: [server.url],
+      authenticationFile: ws.tokenFile,
+      tuning: { stallTimeoutMs: 300, backoff: { baseMs: 10, maxMs: 10 }, completeWaitMs: 10_000 },
+    }, ctx);
+    assert.equal(report.uploaded, 1, stderr());
+    assert.match(stderr(), /no progress for 0.3 s; retrying/);
+    assert.equal(storagePuts(server).at(-1), 200);
+  });
+});
+
+Deno.test("uploadManifest() stops waiting for verification after the bound, and says so", async () => {
+  await withServer({ uploadExpiresSeconds: 60 }, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(10), visibility: "public" },
+    });
+    const { ctx, stderr } = testContext(dir);
+    const started = Date.now();
+    const report = await uploadManifest({
+      manifest: "manifest.tt",
+      message: "m",
+      urls: [server.url],
+      authenticationFile: ws.tokenFile,
+      tuning: { completeWaitMs: 200 },
+    }, ctx);
+    assert.ok(Date.now() - started < 5_000);
+    assert.equal(report.uploaded, 1);
+    assert.equal(report.files[0]?.verification, "pending");
+    assert.match(stderr(), /Stopped waiting for 1 upload URL to expire; the server will verify/);
+  });
+});
