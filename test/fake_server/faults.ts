@@ -98,6 +98,25 @@ export interface FaultTarget {
   readonly path: string;
 }
 
+/** A response body about to be sent: where it starts in the blob and how long it is. */
+export interface BodyTarget extends FaultTarget {
+  readonly start: number;
+  readonly length: number;
+}
+
+function affects(rule: FaultRule, body: BodyTarget): boolean {
+  switch (rule.kind) {
+    case "drop-after":
+      return rule.bytes < body.length;
+    case "flip-byte":
+      return rule.offset >= body.start && rule.offset < body.start + body.length;
+    case "hang":
+      return (rule.afterBytes ?? 0) < body.length;
+    default:
+      return true;
+  }
+}
+
 /** The body faults that apply to one response, merged. */
 export interface BodyShape {
   /** Absolute offsets to corrupt. */
@@ -259,16 +278,39 @@ export class FaultBook {
     return false;
   }
 
-  /** Every body rule for a successful response with a body, merged; undefined when none. */
-  takeBodyShape(target: FaultTarget): BodyShape | undefined {
+  /** Whether some body rule could apply to this request (saves buffering bodies for nothing). */
+  hasBodyRuleFor(target: FaultTarget): boolean {
+    return this.#rules.some(({ rule }) => isBodyRule(rule) && this.#matches(rule, target));
+  }
+
+  /**
+   * Every body rule that would change this body, merged; undefined when none. A rule that
+   * would not (a cut beyond the end, a flip outside the range sent) is not used up, so
+   * `{ kind: "flip-byte", offset: 0, times: 1 }` hits the first download that covers byte 0.
+   */
+  takeBodyShape(target: BodyTarget): BodyShape | undefined {
     const flipOffsets: number[] = [];
     let dropAfter: number | undefined;
     let bytesPerSecond: number | undefined;
     let hangAfter: number | undefined;
     let any = false;
-    for (const active of [...this.#rules]) {
+    const candidates = this.#rules.filter(({ rule }) =>
+      isBodyRule(rule) && this.#matches(rule, target) && affects(rule, target)
+    );
+    // A flip beyond where a cut or stall ends the body would never be seen.
+    const sent = Math.min(
+      target.length,
+      ...candidates.map(({ rule }) =>
+        rule.kind === "drop-after"
+          ? rule.bytes
+          : rule.kind === "hang"
+          ? rule.afterBytes ?? 0
+          : Infinity
+      ),
+    );
+    for (const active of candidates) {
       const { rule } = active;
-      if (!isBodyRule(rule) || !this.#matches(rule, target)) continue;
+      if (rule.kind === "flip-byte" && rule.offset >= target.start + sent) continue;
       any = true;
       this.#use(active);
       switch (rule.kind) {

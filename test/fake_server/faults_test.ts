@@ -256,3 +256,22 @@ Deno.test("a client that hangs up during a slow body leaves no timer or file ope
     await new Promise((resolve) => setTimeout(resolve, 100));
   });
 });
+
+Deno.test("a body rule that would not change a body is not used up on it", async () => {
+  await withServer({}, async (server) => {
+    const small = await server.addFile(bytes("tiny"));
+    const { digest } = await server.addFile(content);
+    server.fault({ kind: "drop-after", bytes: 10, times: 1 });
+    server.fault({ kind: "flip-byte", offset: 20, times: 1 });
+    assert.equal((await request(await locationOf(server, small.digest))).text, "tiny");
+    const location = await locationOf(server, digest);
+    const head = await request(location, { headers: { range: "bytes=0-9" } });
+    assert.deepEqual(head.body, content.subarray(0, 10), "neither rule changes bytes 0-9");
+    const response = await fetch(location);
+    const { body, error } = await readAll(response);
+    assert.ok(error !== undefined, "the cut is still pending and applies here");
+    assert.ok(body.length <= 10);
+    const flipped = await request(location);
+    assert.equal(flipped.body[20], content[20]! ^ 0xff);
+  });
+});

@@ -270,8 +270,7 @@ async function shape(
   state: ServerState,
 ): Promise<Response> {
   if (response.status < 200 || response.status > 299 || response.body === null) return response;
-  const bodyShape = state.faults.takeBodyShape(target);
-  if (bodyShape === undefined) return response;
+  if (!state.faults.hasBodyRuleFor(target)) return response;
   const headers = new Headers(response.headers);
   let body = response.body;
   if (!headers.has("content-length")) {
@@ -279,10 +278,12 @@ async function shape(
     headers.set("content-length", String(bytes.length));
     body = ReadableStream.from([bytes]);
   }
-  return new Response(shapeBody(body, bodyShape, { start: bodyStart, signal: state.closing }), {
-    status: response.status,
-    headers,
-  });
+  const length = Number(headers.get("content-length"));
+  const bodyShape = state.faults.takeBodyShape({ ...target, start: bodyStart, length });
+  const shaped = bodyShape === undefined
+    ? body
+    : shapeBody(body, bodyShape, { start: bodyStart, signal: state.closing });
+  return new Response(shaped, { status: response.status, headers });
 }
 
 async function serveStorage(request: Request, state: ServerState): Promise<Response> {
