@@ -1,7 +1,114 @@
-import type { CommandFunction } from "./options.ts";
-import { ToolError } from "../src/errors.ts";
+/**
+ * `tooltool purge -c CACHE [-s GB] [--max-size GB] [--max-age DAYS]`: deletes cache entries,
+ * least recently used first (see `src/purge.ts`). Exits 0 when the purge did what it was
+ * asked (tooltool.py exits 1 even then).
+ *
+ * @module
+ */
 
-/** Placeholder until the command lands. */
-export const purgeCommand: CommandFunction = () => {
-  return Promise.reject(new ToolError("This command is not implemented yet"));
+import { statfsSync } from "node:fs";
+import { resolve } from "node:path";
+import type { CommandFunction } from "./options.ts";
+import { Cache } from "../src/cache.ts";
+import { ToolError } from "../src/errors.ts";
+import { describeFsError } from "../src/fs_error.ts";
+import { formatBytes } from "../src/progress.ts";
+import { isFullPurge, purgeCache, type PurgeResult } from "../src/purge.ts";
+
+/** Purges the cache folder; see the module documentation. */
+export const purgeCommand: CommandFunction = async (_args, options, ctx) => {
+  if (options.cacheFolder === undefined || options.cacheFolder === "") {
+    throw new ToolError("Cannot purge: no cache folder given", {
+      hint: "name the cache with -c/--cache-folder",
+    });
+  }
+  const root = resolve(ctx.cwd, options.cacheFolder);
+  try {
+    if (!(await Deno.stat(root)).isDirectory) {
+      throw new ToolError(`Cannot purge "${options.cacheFolder}": not a directory`);
+    }
+  } catch (error) {
+    if (error instanceof ToolError) throw error;
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new ToolError(`Cannot purge "${options.cacheFolder}": ${describeFsError(error)}`);
+    }
+    ctx.output.info(`Nothing to purge: "${options.cacheFolder}" does not exist`);
+    if (ctx.output.json) ctx.output.report(emptyReport(options.cacheFolder));
+    return;
+  }
+  const cache = await Cache.open(root);
+  const policy = {
+    freeGb: options.sizeGb,
+    maxSizeGb: options.maxSizeGb,
+    maxAgeDays: options.maxAgeDays,
+  };
+  const result = await purgeCache(cache, {
+    policy,
+    freeSpace,
+    onRemove: (item) =>
+      ctx.output.debug(`Removed ${item.name} (${formatBytes(item.size)}, ${item.reason})`),
+  });
+  for (const item of result.inUse) {
+    ctx.output.info(`Kept ${item.name}: another process is using it`);
+  }
+  if (result.spaceAlreadyFree) {
+    ctx.output.info(`No need to clean up: ${formatBytes(result.freeBytes ?? 0)} free`);
+  }
+  ctx.output.info(describe(result, options.cacheFolder, isFullPurge(policy)));
+  if (ctx.output.json) ctx.output.report(toReport(result, options.cacheFolder));
 };
+
+function freeSpace(path: string): number | undefined {
+  try {
+    const stats = statfsSync(path);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(result: PurgeResult, folder: string, full: boolean): string {
+  const what = full ? "Purged everything" : "Purged";
+  const free = result.freeBytes === undefined ? "" : `; ${formatBytes(result.freeBytes)} free`;
+  const linked = result.removedBytes > result.freedBytes
+    ? ` (${formatBytes(result.freedBytes)} freed; the rest is still linked from working trees)`
+    : "";
+  return `${what} in "${folder}": removed ${result.removed.length} entr${
+    result.removed.length === 1 ? "y" : "ies"
+  }, ${formatBytes(result.removedBytes)}${linked}; ${result.entriesLeft} left, ${
+    formatBytes(result.bytesLeft)
+  }${free}`;
+}
+
+function toReport(result: PurgeResult, folder: string) {
+  const items = (list: PurgeResult["removed"]) =>
+    list.map((item) => ({
+      name: item.name,
+      size: item.size,
+      lastUsed: new Date(item.lastUsedMs).toISOString(),
+      reason: item.reason,
+    }));
+  return {
+    cacheFolder: folder,
+    removed: items(result.removed),
+    inUse: items(result.inUse),
+    removedBytes: result.removedBytes,
+    freedBytes: result.freedBytes,
+    freeBytes: result.freeBytes ?? null,
+    entriesLeft: result.entriesLeft,
+    bytesLeft: result.bytesLeft,
+  };
+}
+
+function emptyReport(folder: string) {
+  return {
+    cacheFolder: folder,
+    removed: [],
+    inUse: [],
+    removedBytes: 0,
+    freedBytes: 0,
+    freeBytes: null,
+    entriesLeft: 0,
+    bytesLeft: 0,
+  };
+}

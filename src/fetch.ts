@@ -1,0 +1,473 @@
+/**
+ * `fetch`: puts every file of a manifest in the working directory, verified, as fast as the
+ * machine allows, and reports how each one got there.
+ *
+ * For each record, in parallel (`jobs` at once, largest first): a file already present is
+ * kept when a stat stamp vouches for it or its hash matches, and removed otherwise; then the
+ * cache is asked (a shared lock on the digest; the entry checked by stamp or hash) and the
+ * entry placed by hard link or copy; otherwise the file is downloaded under the digest's
+ * exclusive lock — after checking the cache again, since another job may have just
+ * downloaded it — into the cache's temp folder, admitted, and placed. Without a cache the
+ * download goes to a temporary file beside its destination. Either way, the destination
+ * name only ever appears with verified content. Archives marked `unpack` are then extracted
+ * in manifest order.
+ *
+ * Every failure is collected; the run goes on with the other files and the caller decides
+ * the exit code from the outcomes. Ctrl-C (the signal) stops every transfer and removes its
+ * temporary files before this returns.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { Cache, isTempName, tempPathBeside } from "./cache.ts";
+import { hashFile } from "./digest.ts";
+import { errorMessage, ToolError } from "./errors.ts";
+import { describeFsError } from "./fs_error.ts";
+import { tryLock } from "./lock.ts";
+import type { FileRecord } from "./manifest.ts";
+import {
+  type FileProgress,
+  formatBytes,
+  formatDuration,
+  formatRate,
+  type ProgressModel,
+} from "./progress.ts";
+import { type DownloadSource, downloadVerified, writeError } from "./transfer.ts";
+import type { BackoffPolicy } from "./http.ts";
+import { forEachConcurrently } from "./digest.ts";
+
+/** Where a file in place came from. */
+export type FetchSource = "present" | "cache" | "network";
+
+/** What happened to one record; the `--json` report has one per record. */
+export interface FileOutcome {
+  readonly filename: string;
+  readonly digest: string | null;
+  readonly size: number | null;
+  /** `null` when the file could not be put in place. */
+  readonly source: FetchSource | null;
+  /** Bytes received from the network for it. */
+  readonly bytes: number;
+  /** Download attempts (0 when it was not downloaded). */
+  readonly attempts: number;
+  readonly seconds: number;
+  /** `true` once unpacked, `false` if unpacking failed, `null` when not to be unpacked. */
+  readonly unpacked: boolean | null;
+  /** Why the file is not in place (or not unpacked); `null` on success. */
+  readonly error: string | null;
+  /** The error itself, for the caller's report. */
+  readonly cause?: unknown;
+}
+
+/** The messages a fetch run prints, already levelled (see `src/output.ts`). */
+export interface FetchLog {
+  info(message: string): void;
+  debug(message: string): void;
+  warn(message: string): void;
+}
+
+/** Extracts an archive into a directory (see `src/archive.ts`). */
+export type Unpacker = (
+  archivePath: string,
+  workDir: string,
+  options: { signal?: AbortSignal },
+) => Promise<{ readonly entries: number; readonly bytes: number }>;
+
+/** What `fetchRecords` needs. */
+export interface FetchOptions {
+  /** Where the files go. */
+  readonly cwd: string;
+  readonly cache?: Cache | undefined;
+  /** Files handled at once. */
+  readonly jobs: number;
+  /** Ignore stat stamps: hash every present file and cache entry. */
+  readonly rehash: boolean;
+  /** Where to download a record from, in order of preference. */
+  readonly sources: (record: FileRecord) => readonly DownloadSource[];
+  readonly fetch: typeof globalThis.fetch;
+  readonly signal: AbortSignal;
+  readonly stallTimeoutMs?: number | undefined;
+  readonly attempts?: number | undefined;
+  readonly backoff?: BackoffPolicy | undefined;
+  readonly model: ProgressModel;
+  readonly log: FetchLog;
+  /** Called when a file starts or finishes, so a live display can redraw. */
+  readonly changed?: (() => void) | undefined;
+  /** Loads the unpacker when a record needs it. */
+  readonly unpacker: () => Promise<Unpacker>;
+}
+
+interface Obtained {
+  readonly source: FetchSource;
+  readonly bytes: number;
+  readonly attempts: number;
+}
+
+/**
+ * Fetches `records` into `options.cwd` and returns one outcome per record, in order. Never
+ * throws for a file that fails (its outcome says why); throws the signal's reason when
+ * interrupted, after every temporary file is removed.
+ */
+export async function fetchRecords(
+  records: readonly FileRecord[],
+  options: FetchOptions,
+): Promise<FileOutcome[]> {
+  const { model } = options;
+  await removeStaleTempFiles(options.cwd, options.log);
+  const progress = records.map((record) => model.add(record.filename, record.size));
+  const outcomes: FileOutcome[] = records.map((record) => ({
+    filename: record.filename,
+    digest: record.digest,
+    size: record.size,
+    source: null,
+    bytes: 0,
+    attempts: 0,
+    seconds: 0,
+    unpacked: null,
+    error: "not fetched",
+  }));
+  const order = records.map((_, index) => index).sort((a, b) =>
+    (records[b]?.size ?? 0) - (records[a]?.size ?? 0)
+  );
+  await forEachConcurrently(order, Math.max(1, options.jobs), async (index) => {
+    const record = records[index] as FileRecord;
+    const file = progress[index] as FileProgress;
+    const started = performance.now();
+    try {
+      options.signal.throwIfAborted();
+      const obtained = await obtain(record, file, options);
+      model.setState(file, "done");
+      outcomes[index] = {
+        ...outcomes[index] as FileOutcome,
+        ...obtained,
+        seconds: (performance.now() - started) / 1000,
+        error: null,
+      };
+      reportObtained(record, obtained, model.elapsedMs(file), options.log);
+    } catch (error) {
+      model.setState(file, "failed");
+      outcomes[index] = {
+        ...outcomes[index] as FileOutcome,
+        bytes: file.received,
+        attempts: file.attempt,
+        seconds: (performance.now() - started) / 1000,
+        error: errorMessage(error),
+        cause: error,
+      };
+    }
+    options.changed?.();
+  });
+  options.signal.throwIfAborted();
+  await unpackAll(records, outcomes, progress, options);
+  return outcomes;
+}
+
+async function obtain(
+  record: FileRecord,
+  file: FileProgress,
+  options: FetchOptions,
+): Promise<Obtained> {
+  const { model } = options;
+  const destination = join(options.cwd, record.filename);
+  model.setState(file, "checking");
+  options.changed?.();
+  const present = await checkPresent(record, destination, options);
+  if (present === "valid") return { source: "present", bytes: 0, attempts: 0 };
+  if (present === "invalid") {
+    options.log.info(`${record.filename} is present but does not match the manifest: replacing it`);
+    await removeIfPresent(destination);
+  }
+  return options.cache === undefined
+    ? await downloadBeside(record, destination, file, options)
+    : await viaCache(options.cache, record, destination, file, options);
+}
+
+/** Whether the file in the working tree is the one the record describes. */
+async function checkPresent(
+  record: FileRecord,
+  destination: string,
+  options: FetchOptions,
+): Promise<"valid" | "invalid" | "absent"> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(destination);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "absent";
+    throw new ToolError(`Cannot check "${record.filename}": ${describeFsError(error)}`);
+  }
+  if (info.isDirectory) {
+    throw new ToolError(
+      `Cannot fetch "${record.filename}": a directory of that name is in the way`,
+    );
+  }
+  if (!info.isFile || info.size !== record.size) return "invalid";
+  const { cache } = options;
+  if (
+    !options.rehash && cache !== undefined && await cache.vouches(destination, record.digest, info)
+  ) {
+    options.log.debug(`${record.filename}: present, unchanged since it was verified`);
+    return "valid";
+  }
+  const hashed = await hashFile(destination, { signal: options.signal });
+  if (hashed.digest !== record.digest) return "invalid";
+  await cache?.recordVerified(destination, record.digest, info);
+  return "valid";
+}
+
+async function viaCache(
+  cache: Cache,
+  record: FileRecord,
+  destination: string,
+  file: FileProgress,
+  options: FetchOptions,
+): Promise<Obtained> {
+  const { digest, size } = record;
+  const { signal, model } = options;
+  const onWait = () => {
+    model.setState(file, "waiting");
+    options.log.info(`${record.filename}: waiting for another process that is fetching it`);
+    options.changed?.();
+  };
+  {
+    using _shared = await cache.lock(digest, { exclusive: false, signal, onWait });
+    const state = await cache.checkEntry(digest, size, { rehash: options.rehash, signal });
+    if (state.kind === "valid") {
+      return await placeFromCache(cache, record, destination, file, options);
+    }
+  }
+  using _exclusive = await cache.lock(digest, { exclusive: true, signal, onWait });
+  // Another job may have filled (or fixed) the entry while this one waited.
+  const state = await cache.checkEntry(digest, size, { rehash: options.rehash, signal });
+  if (state.kind === "valid") {
+    return await placeFromCache(cache, record, destination, file, options);
+  }
+  if (state.kind === "invalid") {
+    options.log.warn(
+      `The cached copy of "${record.filename}" (${
+        cache.entryPath(digest)
+      }) is damaged (${state.reason}): removing it and fetching the file again`,
+    );
+    await cache.evict(digest);
+  }
+  const part = cache.partPath(digest);
+  let result;
+  try {
+    result = await download(record, part, file, options, true);
+    await cache.admit(part, digest);
+  } catch (error) {
+    await removeIfPresent(part).catch(() => {});
+    throw error;
+  }
+  model.setState(file, "placing");
+  await placeOrExplain(cache, record, destination);
+  await cache.markUsed(digest);
+  return { source: "network", bytes: result.received, attempts: result.attempts };
+}
+
+async function placeFromCache(
+  cache: Cache,
+  record: FileRecord,
+  destination: string,
+  file: FileProgress,
+  options: FetchOptions,
+): Promise<Obtained> {
+  options.model.setState(file, "placing");
+  const how = await placeOrExplain(cache, record, destination);
+  options.log.debug(`${record.filename}: ${how === "link" ? "linked" : "copied"} from the cache`);
+  await options.cache?.markUsed(record.digest);
+  return { source: "cache", bytes: 0, attempts: 0 };
+}
+
+async function placeOrExplain(
+  cache: Cache,
+  record: FileRecord,
+  destination: string,
+): Promise<"link" | "copy"> {
+  try {
+    return await cache.place(record.digest, destination);
+  } catch (error) {
+    if (error instanceof ToolError) throw error;
+    throw writeError(record.filename, error);
+  }
+}
+
+/** Without a cache: a temporary file beside the destination, renamed once verified. */
+async function downloadBeside(
+  record: FileRecord,
+  destination: string,
+  file: FileProgress,
+  options: FetchOptions,
+): Promise<Obtained> {
+  const temp = tempPathBeside(destination);
+  // Held until the rename, so that a later run can tell this file from a dead run's debris.
+  using _writing = await tryLock(temp, { exclusive: true });
+  try {
+    const result = await download(record, temp, file, options, false);
+    await Deno.rename(temp, destination);
+    return { source: "network", bytes: result.received, attempts: result.attempts };
+  } catch (error) {
+    await removeIfPresent(temp).catch(() => {});
+    throw error;
+  }
+}
+
+async function download(
+  record: FileRecord,
+  path: string,
+  file: FileProgress,
+  options: FetchOptions,
+  resume: boolean,
+) {
+  const { model, log } = options;
+  model.setState(file, "downloading");
+  options.changed?.();
+  const sources = options.sources(record);
+  log.info(
+    `Downloading ${record.filename} (${formatBytes(record.size)}) from ${sources[0]?.name ?? "?"}`,
+  );
+  let resumed = false;
+  let lastSource: DownloadSource | undefined;
+  try {
+    return await downloadVerified(path, {
+      filename: record.filename,
+      digest: record.digest,
+      size: record.size,
+      sources,
+      fetch: options.fetch,
+      signal: options.signal,
+      resume,
+      stallTimeoutMs: options.stallTimeoutMs,
+      attempts: options.attempts,
+      backoff: options.backoff,
+      onReceived: (bytes) => model.received(file, bytes),
+      onPosition: (position) => {
+        if (!resumed && position > 0 && file.received === 0) {
+          resumed = true;
+          log.info(
+            `${record.filename}: resuming an interrupted download at ${formatBytes(position)}`,
+          );
+        }
+        model.setPosition(file, position);
+      },
+      onAttempt: (attempt, source) => {
+        file.attempt = attempt;
+        if (source !== lastSource && lastSource !== undefined) {
+          log.info(`${record.filename}: trying ${source.name}`);
+        }
+        lastSource = source;
+      },
+      onRetry: (error, next, delayMs, resumeAt) => {
+        const when = delayMs > 0 ? `in ${formatDuration(delayMs / 1000)}` : "now";
+        const from = resumeAt > 0 ? `, resuming at ${formatBytes(resumeAt)}` : "";
+        log.info(`${errorMessage(error)}; retrying ${when}${from} (attempt ${next})`);
+      },
+    });
+  } catch (error) {
+    if (options.signal.aborted) throw options.signal.reason;
+    throw error;
+  }
+}
+
+function reportObtained(
+  record: FileRecord,
+  obtained: Obtained,
+  elapsedMs: number,
+  log: FetchLog,
+): void {
+  switch (obtained.source) {
+    case "present":
+      log.info(`${record.filename}: already present and valid`);
+      break;
+    case "cache":
+      log.info(`${record.filename}: from the cache`);
+      break;
+    case "network": {
+      const seconds = elapsedMs / 1000;
+      // A rate over a blink of time is noise.
+      const rate = seconds >= 0.5 ? formatRate(record.size / seconds) : "";
+      log.info(
+        `Downloaded ${record.filename}: ${formatBytes(record.size)} in ${formatDuration(seconds)}${
+          rate ? ` (${rate})` : ""
+        }${obtained.attempts > 1 ? `, ${obtained.attempts} attempts` : ""}`,
+      );
+      break;
+    }
+  }
+}
+
+async function unpackAll(
+  records: readonly FileRecord[],
+  outcomes: FileOutcome[],
+  progress: readonly FileProgress[],
+  options: FetchOptions,
+): Promise<void> {
+  for (const [index, record] of records.entries()) {
+    const outcome = outcomes[index] as FileOutcome;
+    if (!record.unpack || outcome.error !== null) continue;
+    options.signal.throwIfAborted();
+    const file = progress[index] as FileProgress;
+    const started = performance.now();
+    options.model.setState(file, "unpacking");
+    options.changed?.();
+    try {
+      const unpack = await options.unpacker();
+      const result = await unpack(join(options.cwd, record.filename), options.cwd, {
+        signal: options.signal,
+      });
+      options.log.info(
+        `Unpacked ${record.filename}: ${result.entries} entries, ${formatBytes(result.bytes)}`,
+      );
+      outcomes[index] = {
+        ...outcome,
+        unpacked: true,
+        seconds: outcome.seconds + (performance.now() - started) / 1000,
+      };
+      options.model.setState(file, "done");
+    } catch (error) {
+      if (options.signal.aborted) throw options.signal.reason;
+      outcomes[index] = {
+        ...outcome,
+        unpacked: false,
+        error: errorMessage(error),
+        cause: error,
+        seconds: outcome.seconds + (performance.now() - started) / 1000,
+      };
+      options.model.setState(file, "failed");
+    }
+    options.changed?.();
+  }
+}
+
+/**
+ * Removes temporary files a killed run left in the working directory. A live run holds a
+ * lock on each of its temporary files, so only dead ones can be locked here.
+ */
+async function removeStaleTempFiles(cwd: string, log: FetchLog): Promise<void> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(cwd));
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.isFile || !isTempName(entry.name)) continue;
+    const path = join(cwd, entry.name);
+    const lock = await tryLock(path, { exclusive: true }).catch(() => undefined);
+    if (lock === undefined) continue;
+    try {
+      await removeIfPresent(path);
+      log.debug(`Removed ${entry.name}, left behind by an interrupted run`);
+    } finally {
+      lock.release();
+    }
+  }
+}
+
+async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
