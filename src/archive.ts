@@ -1,0 +1,347 @@
+/**
+ * Safe unpacking of the archives tooltool manifests mark `"unpack": true`: tar (plain,
+ * gzip, bzip2, xz, zstd) and zip, with tooltool.py's semantics (the directory named after
+ * the archive is removed first, then the archive is extracted into the working directory).
+ *
+ * Every member of every format passes the same rules (`archive/safety.ts`): no absolute
+ * paths, no `..`, no links leaving the tree, nothing written through a link, no setuid or
+ * setgid, no devices or FIFOs, no duplicate replacing a link. Extraction goes into a
+ * temporary directory beside the destination and is moved into place only when the whole
+ * archive succeeded. Memory stays bounded whatever the archive's size: tar is streamed,
+ * zip is read by seeking. See docs/unpack.md for the decisions and measurements.
+ *
+ * @module
+ */
+
+import { basename, join } from "node:path";
+import { errorMessage, ToolError, type ToolErrorOptions } from "./errors.ts";
+import { type Compression, decompressedChunks } from "./archive/decompress.ts";
+import { Extractor, type Member } from "./archive/extract.ts";
+import { EntryProblem } from "./archive/safety.ts";
+import { type TarEntry, TarParser } from "./archive/tar.ts";
+import { extractZip } from "./archive/zip.ts";
+
+/** The archive formats tooltool manifests use. */
+export type ArchiveFormat = "tar" | "tar.gz" | "tar.bz2" | "tar.xz" | "tar.zst" | "zip";
+
+/**
+ * An archive that could not be unpacked: unreadable, corrupt, unsupported, or with a member
+ * that breaks a safety rule. `entry` names the offending member when there is one. Nothing
+ * of the archive is left on disk when this is thrown.
+ */
+export class ArchiveError extends ToolError {
+  /** The archive's file name as shown in the message. */
+  readonly archive: string;
+  /** The member's name as stored in the archive, when one member is to blame. */
+  readonly entry: string | undefined;
+
+  constructor(
+    archive: string,
+    detail: string,
+    options: ToolErrorOptions & { entry?: string | undefined } = {},
+  ) {
+    super(`Cannot unpack "${archive}": ${detail}`, options);
+    this.archive = archive;
+    this.entry = options.entry;
+  }
+}
+
+/** How {@link unpackArchive} works. */
+export interface UnpackOptions {
+  /** Stops the extraction; the partial tree is removed and the signal's reason thrown. */
+  signal?: AbortSignal;
+  /**
+   * Decompress xz and bzip2 with the `xz` / `bzip2` programs when they are installed
+   * (default true); the in-process decompressors are used otherwise, and always for gzip and
+   * zstd, where they are the faster choice.
+   */
+  preferExternalTools?: boolean;
+}
+
+/** What {@link unpackArchive} extracted. */
+export interface UnpackResult {
+  format: ArchiveFormat;
+  /** Members extracted: files, directories and links. */
+  entries: number;
+  /** Bytes of file data written. */
+  bytes: number;
+}
+
+/** Suffixes tooltool.py's archives carry, longest first so `.tar.gz` wins over `.gz`. */
+const suffixes: readonly [string, ArchiveFormat][] = [
+  [".tar.gz", "tar.gz"],
+  [".tar.bz2", "tar.bz2"],
+  [".tar.xz", "tar.xz"],
+  [".tar.zst", "tar.zst"],
+  [".tar.zstd", "tar.zst"],
+  [".tgz", "tar.gz"],
+  [".tbz2", "tar.bz2"],
+  [".tbz", "tar.bz2"],
+  [".txz", "tar.xz"],
+  [".tzst", "tar.zst"],
+  [".tar", "tar"],
+  [".zip", "zip"],
+];
+
+function suffixOf(filename: string): [string, ArchiveFormat] | undefined {
+  const lower = filename.toLowerCase();
+  return suffixes.find(([suffix]) => lower.endsWith(suffix) && lower.length > suffix.length);
+}
+
+/**
+ * The directory tooltool.py removes before extracting: "clang.tar.xz" -> "clang". Known
+ * archive suffixes are removed whole (tooltool.py removes two extensions blindly, so that
+ * "gcc-9.3.tar" would lose "gcc-9"; this does not); for any other name one extension is
+ * removed. A directory part is kept: "dir/clang.tgz" -> "dir/clang".
+ */
+export function archiveBaseName(filename: string): string {
+  const slash = filename.lastIndexOf("/");
+  const directory = filename.slice(0, slash + 1);
+  const name = filename.slice(slash + 1);
+  const known = suffixOf(name);
+  if (known !== undefined) return directory + name.slice(0, name.length - known[0].length);
+  const dot = name.lastIndexOf(".");
+  return directory + (dot > 0 ? name.slice(0, dot) : name);
+}
+
+/** Classifies the first bytes of a file; exported for tests. */
+export function sniffFormat(head: Uint8Array): ArchiveFormat | undefined {
+  const at = (i: number) => head[i] ?? -1;
+  if (at(0) === 0x1f && at(1) === 0x8b) return "tar.gz";
+  if (at(0) === 0x42 && at(1) === 0x5a && at(2) === 0x68 && at(3) >= 0x31 && at(3) <= 0x39) {
+    return "tar.bz2";
+  }
+  if (
+    at(0) === 0xfd && at(1) === 0x37 && at(2) === 0x7a && at(3) === 0x58 && at(4) === 0x5a &&
+    at(5) === 0
+  ) return "tar.xz";
+  if (at(0) === 0x28 && at(1) === 0xb5 && at(2) === 0x2f && at(3) === 0xfd) return "tar.zst";
+  if (at(0) === 0x50 && at(1) === 0x4b && [3, 5, 7].includes(at(2)) && at(3) === at(2) + 1) {
+    return "zip";
+  }
+  if (head.length >= 512 && looksLikeTarHeader(head)) return "tar";
+  return undefined;
+}
+
+function looksLikeTarHeader(block: Uint8Array): boolean {
+  const magic = String.fromCharCode(...block.subarray(257, 262));
+  if (magic === "ustar") return true;
+  // v7 tar has no magic: a valid header checksum is the only sign.
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  const stored = parseInt(
+    String.fromCharCode(...block.subarray(148, 156)).replace(/[\0 ]/g, ""),
+    8,
+  );
+  return stored === sum && sum !== 8 * 0x20;
+}
+
+/**
+ * Sniffs the first bytes of `path` for a known archive format, as tooltool.py checks content
+ * first, and falls back to the file name's suffix. `undefined` means not an archive this
+ * module knows. Throws the file system's error when the file cannot be read.
+ */
+export async function detectArchiveFormat(path: string): Promise<ArchiveFormat | undefined> {
+  const file = await Deno.open(path);
+  const head = new Uint8Array(512);
+  let filled = 0;
+  try {
+    while (filled < head.length) {
+      const n = await file.read(head.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+  } finally {
+    file.close();
+  }
+  return sniffFormat(head.subarray(0, filled)) ?? suffixOf(basename(path))?.[1];
+}
+
+const compressions: Record<Exclude<ArchiveFormat, "zip">, Compression> = {
+  "tar": "none",
+  "tar.gz": "gzip",
+  "tar.bz2": "bzip2",
+  "tar.xz": "xz",
+  "tar.zst": "zstd",
+};
+
+/**
+ * Extracts `archivePath` into `workDir` with tooltool.py's semantics, atomically and safely.
+ *
+ * The directory named by {@link archiveBaseName} is removed from `workDir` first (never the
+ * archive itself). The archive is then extracted into a temporary directory inside `workDir`
+ * and, only once every member succeeded, its top-level entries are moved into `workDir`: an
+ * entry that does not exist there is renamed into place; one that exists is merged as tar
+ * would (directories merged member by member, anything else replaced), except that an
+ * existing symbolic link is replaced, never followed. On failure the temporary tree is
+ * removed and an {@link ArchiveError} names the archive and the offending member.
+ */
+export async function unpackArchive(
+  archivePath: string,
+  workDir: string,
+  options: UnpackOptions = {},
+): Promise<UnpackResult> {
+  const name = basename(archivePath);
+  let format: ArchiveFormat | undefined;
+  try {
+    format = await detectArchiveFormat(archivePath);
+  } catch (error) {
+    throw new ArchiveError(name, `cannot read it: ${errorMessage(error)}`, { cause: error });
+  }
+  if (format === undefined) throw new ArchiveError(name, "not a tar or zip archive");
+  options.signal?.throwIfAborted();
+
+  await removeBaseDirectory(archivePath, workDir, name);
+  let temporary: string;
+  try {
+    temporary = await Deno.makeTempDir({ dir: workDir, prefix: ".tooltool-unpack-" });
+  } catch (error) {
+    throw new ArchiveError(
+      name,
+      `cannot create a directory in "${workDir}": ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const extractor = new Extractor(temporary);
+  try {
+    if (format === "zip") {
+      await extractZip(archivePath, extractor, { signal: options.signal });
+    } else {
+      await extractTar(archivePath, compressions[format], extractor, options);
+    }
+    const stats = extractor.finish();
+    options.signal?.throwIfAborted();
+    moveIntoPlace(temporary, workDir);
+    return { format, entries: stats.entries, bytes: stats.bytes };
+  } catch (error) {
+    extractor.abort();
+    if (options.signal?.aborted && error === options.signal.reason) throw error;
+    if (error instanceof EntryProblem) {
+      throw new ArchiveError(name, error.message, { entry: error.entry, cause: error });
+    }
+    if (error instanceof ToolError) throw error;
+    throw new ArchiveError(name, errorMessage(error), { cause: error });
+  } finally {
+    removeTree(temporary);
+  }
+}
+
+async function extractTar(
+  path: string,
+  compression: Compression,
+  extractor: Extractor,
+  options: UnpackOptions,
+): Promise<void> {
+  const parser = new TarParser({
+    entry: (entry) => extractor.begin(tarMember(entry)),
+    data: (piece) => extractor.write(piece),
+    entryEnd: () => extractor.endFile(),
+  });
+  const chunks = decompressedChunks(path, compression, {
+    signal: options.signal,
+    preferExternalTools: options.preferExternalTools,
+  });
+  for await (const chunk of chunks) parser.push(chunk);
+  parser.end();
+}
+
+function tarMember(entry: TarEntry): Member {
+  return {
+    name: entry.path,
+    kind: entry.type,
+    mode: entry.mode,
+    mtime: entry.mtime,
+    linkTarget: entry.linkPath,
+    ...(entry.type === "unsupported" ? { detail: `tar type "${entry.typeflag}"` } : {}),
+  };
+}
+
+/**
+ * Removes `workDir/<base name>` as tooltool.py does before extracting; refuses when the
+ * archive itself lives in that directory, where removing it would destroy the archive.
+ */
+async function removeBaseDirectory(archivePath: string, workDir: string, name: string) {
+  const base = archiveBaseName(name);
+  if (base === name || base === "") return;
+  const target = join(workDir, base);
+  let archiveReal: string;
+  let targetReal: string;
+  try {
+    targetReal = await Deno.realPath(target);
+    archiveReal = await Deno.realPath(archivePath);
+  } catch {
+    // Nothing to remove (or a dangling link, which removeTree handles below).
+    removeTree(target);
+    return;
+  }
+  if (archiveReal === targetReal || archiveReal.startsWith(targetReal + "/")) {
+    // Only a symbolic link to the archive's directory can be removed without destroying it.
+    const info = await Deno.lstat(target);
+    if (!info.isSymlink) {
+      throw new ArchiveError(name, `it is inside "${base}", the directory unpacking replaces`);
+    }
+  }
+  try {
+    removeTree(target);
+  } catch (error) {
+    throw new ArchiveError(name, `cannot remove "${base}": ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Moves the extracted top-level entries of `source` into `target` (see {@link unpackArchive}). */
+function moveIntoPlace(source: string, target: string): void {
+  for (const entry of Deno.readDirSync(source)) {
+    merge(join(source, entry.name), join(target, entry.name));
+  }
+}
+
+function merge(source: string, target: string): void {
+  let existing: Deno.FileInfo;
+  try {
+    existing = Deno.lstatSync(target);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    Deno.renameSync(source, target);
+    return;
+  }
+  const incoming = Deno.lstatSync(source);
+  if (existing.isDirectory && incoming.isDirectory) {
+    for (const child of Deno.readDirSync(source)) {
+      merge(join(source, child.name), join(target, child.name));
+    }
+    Deno.chmodSync(target, (incoming.mode ?? 0o755) & 0o777);
+    if (incoming.mtime !== null) Deno.utimeSync(target, incoming.mtime, incoming.mtime);
+    Deno.removeSync(source);
+    return;
+  }
+  removeTree(target);
+  Deno.renameSync(source, target);
+}
+
+/**
+ * Removes a tree without following links; when the owner lacks write permission on a
+ * directory in it (a read-only tree from an older unpack), grants it and tries again.
+ */
+export function removeTree(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    makeWritable(path);
+    Deno.removeSync(path, { recursive: true });
+  }
+}
+
+function makeWritable(path: string): void {
+  const info = Deno.lstatSync(path);
+  if (!info.isDirectory) return;
+  Deno.chmodSync(path, ((info.mode ?? 0) & 0o777) | 0o700);
+  for (const entry of Deno.readDirSync(path)) {
+    if (entry.isDirectory) makeWritable(join(path, entry.name));
+  }
+}
