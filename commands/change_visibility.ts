@@ -1,7 +1,12 @@
 import type { CommandFunction } from "./options.ts";
-import { ToolError } from "../src/errors.ts";
+import { changeVisibility } from "../src/manage.ts";
 
-/** Placeholder until the command lands. */
-export const changeVisibilityCommand: CommandFunction = () => {
-  return Promise.reject(new ToolError("This command is not implemented yet"));
+/** `change-visibility --digest D --visibility V` (see `src/manage.ts`). */
+export const changeVisibilityCommand: CommandFunction = async (_args, options, ctx) => {
+  await changeVisibility({
+    digest: options.digest,
+    visibility: options.visibility,
+    urls: options.urls,
+    authenticationFile: options.authenticationFile,
+  }, ctx);
 };

@@ -1,7 +1,11 @@
 import type { CommandFunction } from "./options.ts";
-import { ToolError } from "../src/errors.ts";
+import { deleteInstances } from "../src/manage.ts";
 
-/** Placeholder until the command lands. */
-export const deleteCommand: CommandFunction = () => {
-  return Promise.reject(new ToolError("This command is not implemented yet"));
+/** `delete --digest D`: deletes the stored copies of a file (see `src/manage.ts`). */
+export const deleteCommand: CommandFunction = async (_args, options, ctx) => {
+  await deleteInstances({
+    digest: options.digest,
+    urls: options.urls,
+    authenticationFile: options.authenticationFile,
+  }, ctx);
 };
