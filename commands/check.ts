@@ -1,7 +1,12 @@
 import type { CommandFunction } from "./options.ts";
-import { ToolError } from "../src/errors.ts";
+import { checkServers, finishCheck } from "../src/check.ts";
 
-/** Placeholder until the command lands. */
-export const checkCommand: CommandFunction = () => {
-  return Promise.reject(new ToolError("This command is not implemented yet"));
+/** `check`: probes each server's health, one line per probe (see `src/check.ts`). */
+export const checkCommand: CommandFunction = async (_args, options, ctx) => {
+  const report = await checkServers({
+    urls: options.urls,
+    publicDigest: options.publicDigest,
+    internalDigest: options.internalDigest,
+  }, ctx);
+  finishCheck(report, ctx);
 };
