@@ -354,3 +354,24 @@ Deno.test("PATCH /file/sha512/<digest> is 401 without the manage scope, 404 for 
     );
   });
 });
+
+Deno.test("upload/complete drops bytes whose size differs from the announced size", async () => {
+  await withServer({ clients, uploadExpiresSeconds: 1 }, async (server) => {
+    const batch = await postBatch(server, uploader, { message: "m", files: { a: fileEntry() } });
+    const putUrl: string = batch.json.result.files.a.put_url;
+    assert.equal((await put(putUrl, content.slice(0, 5))).status, 200, "S3 takes any bytes");
+    await sleepPastExpiry(putUrl);
+    assert.equal((await request(`${server.url}upload/complete/sha512/${digest}`)).status, 202);
+    assert.equal((await request(`${server.url}sha512/${digest}`)).status, 404);
+  });
+});
+
+Deno.test("the search endpoints need their q parameter", async () => {
+  await withServer({}, async (server) => {
+    for (const path of ["upload", "file"]) {
+      const response = await request(`${server.url}${path}`);
+      assert.equal(response.status, 400, path);
+      assert.equal(JSON.parse(response.text).detail, "Missing query parameter 'q'");
+    }
+  });
+});
