@@ -245,14 +245,24 @@ function parseRecord(bytes: Uint8Array, shift: number): ZipRecord {
 export const cp437High =
   "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0";
 
-/** Decodes a stored name: UTF-8 when flagged, else CP437 (what Python's zipfile does too). */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes a stored name: UTF-8 when flagged. Unflagged names are CP437 by the standard, but
+ * Info-ZIP's zip on Linux stores the raw (UTF-8) bytes without the flag, and unzip takes them
+ * as they are; so an unflagged name that is valid UTF-8 is read as UTF-8, otherwise CP437.
+ */
 export function decodeName(bytes: Uint8Array, utf8: boolean): string {
   if (utf8) return new TextDecoder("utf-8").decode(bytes);
-  let name = "";
-  for (const byte of bytes) {
-    name += byte < 0x80 ? String.fromCharCode(byte) : cp437High[byte - 0x80];
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    let name = "";
+    for (const byte of bytes) {
+      name += byte < 0x80 ? String.fromCharCode(byte) : cp437High[byte - 0x80];
+    }
+    return name;
   }
-  return name;
 }
 
 /** MS-DOS date and time fields, read as local time as unzip does, in seconds. */

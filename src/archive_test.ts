@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import {
+  archiveBaseName,
+  ArchiveError,
+  type ArchiveFormat,
+  detectArchiveFormat,
+  sniffFormat,
+  unpackArchive,
+} from "./archive.ts";
+import { ToolError } from "./errors.ts";
+import { hasProgram, listDirectory, run, snapshot, tar, zip } from "../test/archive_helpers.ts";
+
+const tools = {
+  tar: hasProgram("tar"),
+  gzip: hasProgram("gzip"),
+  bzip2: hasProgram("bzip2", ["--help"]),
+  xz: hasProgram("xz"),
+  zstd: hasProgram("zstd"),
+  zip: hasProgram("zip", ["-v"]),
+};
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "archive-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("archiveBaseName() strips the archive suffixes tooltool uses", () => {
+  assert.deepEqual(
+    [
+      "clang.tar.xz",
+      "gcc-9.3.0.tar.gz",
+      "a.tgz",
+      "b.tar.bz2",
+      "c.tar.zst",
+      "d.zip",
+      "e.tar",
+      "f.TAR.GZ",
+      "dir/g.tar.xz",
+      "rustc.bin",
+      "plain",
+    ].map(archiveBaseName),
+    ["clang", "gcc-9.3.0", "a", "b", "c", "d", "e", "f", "dir/g", "rustc", "plain"],
+  );
+});
+
+Deno.test("sniffFormat() recognises each format by its magic bytes", () => {
+  const bytes = (...values: number[]) => new Uint8Array(values);
+  assert.equal(sniffFormat(bytes(0x1f, 0x8b, 8)), "tar.gz");
+  assert.equal(sniffFormat(new TextEncoder().encode("BZh91AY")), "tar.bz2");
+  assert.equal(sniffFormat(bytes(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0)), "tar.xz");
+  assert.equal(sniffFormat(bytes(0x28, 0xb5, 0x2f, 0xfd)), "tar.zst");
+  assert.equal(sniffFormat(new TextEncoder().encode("PK\x03\x04")), "zip");
+  assert.equal(sniffFormat(new TextEncoder().encode("PK\x05\x06")), "zip");
+  assert.equal(sniffFormat(tar([{ name: "a" }])), "tar");
+  assert.equal(sniffFormat(tar([{ name: "a", format: "v7" }])), "tar");
+  assert.equal(sniffFormat(new Uint8Array(512)), undefined);
+  assert.equal(sniffFormat(new TextEncoder().encode("hello")), undefined);
+});
+
+Deno.test("detectArchiveFormat() trusts content over the name, then falls back to the name", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/really-a-tar.tar.gz`, tar([{ name: "a" }]));
+    await Deno.writeFile(`${dir}/short.tar.xz`, new Uint8Array(3));
+    await Deno.writeFile(`${dir}/notes.txt`, new TextEncoder().encode("hello"));
+    assert.equal(await detectArchiveFormat(`${dir}/really-a-tar.tar.gz`), "tar");
+    assert.equal(await detectArchiveFormat(`${dir}/short.tar.xz`), "tar.xz");
+    assert.equal(await detectArchiveFormat(`${dir}/notes.txt`), undefined);
+  });
+});
+
+Deno.test("unpackArchive() removes the base-name directory first, as tooltool.py does", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/clang/old`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/clang/old/stale.txt`, "old");
+    await Deno.writeFile(
+      `${dir}/clang.tar`,
+      tar([{ name: "clang/bin/clang", data: "new", mode: 0o755 }]),
+    );
+    const result = await unpackArchive(`${dir}/clang.tar`, dir);
+    assert.deepEqual(result, { format: "tar", entries: 1, bytes: 3 });
+    assert.deepEqual(listDirectory(`${dir}/clang`), ["bin"]);
+    assert.equal((await Deno.stat(`${dir}/clang/bin/clang`)).mode! & 0o777, 0o755);
+    assert.deepEqual(listDirectory(dir), ["clang", "clang.tar"]);
+  });
+});
+
+Deno.test("unpackArchive() merges other top-level directories and replaces files, like tar", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/shared`);
+    await Deno.writeTextFile(`${dir}/shared/keep.txt`, "mine");
+    await Deno.writeTextFile(`${dir}/README`, "old");
+    await Deno.writeFile(
+      `${dir}/tool.tar`,
+      tar([{ name: "shared/new.txt", data: "theirs" }, { name: "README", data: "new" }]),
+    );
+    await unpackArchive(`${dir}/tool.tar`, dir);
+    assert.deepEqual(listDirectory(`${dir}/shared`), ["keep.txt", "new.txt"]);
+    assert.equal(await Deno.readTextFile(`${dir}/README`), "new");
+  });
+});
+
+Deno.test("unpackArchive() replaces an existing top-level symbolic link instead of following it", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/outside`);
+    await Deno.mkdir(`${dir}/work`);
+    await Deno.symlink(`${dir}/outside`, `${dir}/work/bin`);
+    await Deno.writeFile(`${dir}/work/t.tar`, tar([{ name: "bin/x", data: "x" }]));
+    await unpackArchive(`${dir}/work/t.tar`, `${dir}/work`);
+    assert.deepEqual(listDirectory(`${dir}/outside`), []);
+    assert.equal((await Deno.lstat(`${dir}/work/bin`)).isDirectory, true);
+  });
+});
+
+Deno.test("unpackArchive() leaves no half tree and names archive and entry on failure", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/evil`);
+    await Deno.writeFile(
+      `${dir}/evil.tar`,
+      tar([{ name: "evil/ok", data: "fine" }, { name: "evil/../../x", data: "bad" }]),
+    );
+    await assert.rejects(unpackArchive(`${dir}/evil.tar`, dir), (error: unknown) => {
+      assert.ok(error instanceof ArchiveError && error instanceof ToolError);
+      assert.equal(
+        error.message,
+        'Cannot unpack "evil.tar": entry "evil/../../x" leaves the destination',
+      );
+      assert.equal(error.entry, "evil/../../x");
+      assert.equal(error.archive, "evil.tar");
+      return true;
+    });
+    assert.deepEqual(listDirectory(dir), ["evil.tar"]);
+  });
+});
+
+Deno.test("unpackArchive() refuses an archive kept inside the directory it would remove", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/clang`);
+    await Deno.writeFile(`${dir}/clang/clang.tar`, tar([{ name: "clang/x" }]));
+    await assert.rejects(
+      unpackArchive(`${dir}/clang/clang.tar`, dir),
+      /Cannot unpack "clang.tar": it is inside "clang", the directory unpacking replaces/,
+    );
+    assert.deepEqual(listDirectory(`${dir}/clang`), ["clang.tar"]);
+  });
+});
+
+Deno.test("unpackArchive() refuses files that are no archive, and missing files", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/notes.txt`, "hello");
+    await assert.rejects(
+      unpackArchive(`${dir}/notes.txt`, dir),
+      /^ArchiveError: Cannot unpack "notes.txt": not a tar or zip archive$/,
+    );
+    await assert.rejects(
+      unpackArchive(`${dir}/gone.tar`, dir),
+      /Cannot unpack "gone.tar": cannot read it: /,
+    );
+    await Deno.writeTextFile(`${dir}/fake.tar.gz`, "\x1f\x8bnot really gzip at all");
+    await assert.rejects(
+      unpackArchive(`${dir}/fake.tar.gz`, dir),
+      /Cannot unpack "fake.tar.gz": corrupt gzip data/,
+    );
+    assert.deepEqual(listDirectory(dir), ["fake.tar.gz", "notes.txt"]);
+  });
+});
+
+Deno.test("unpackArchive() stops on abort, throws the reason and cleans up", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/a.tar`, tar([{ name: "a/x", data: "x" }]));
+    const controller = new AbortController();
+    const reason = new Error("stop");
+    controller.abort(reason);
+    await assert.rejects(
+      unpackArchive(`${dir}/a.tar`, dir, { signal: controller.signal }),
+      (e) => e === reason,
+    );
+    assert.deepEqual(listDirectory(dir), ["a.tar"]);
+  });
+});
+
+Deno.test("unpackArchive() extracts zip members with modes, links and directories", async () => {
+  await withTempDir(async (dir) => {
+    const big = new Uint8Array(9 << 20).map((_, i) => (i * 31) % 251);
+    await Deno.writeFile(
+      `${dir}/tool.zip`,
+      zip([
+        { name: "tool/", mode: 0o040755 },
+        { name: "tool/bin/run", data: "#!/bin/sh\n", mode: 0o100755 },
+        { name: "tool/run", data: "bin/run", mode: 0o120777 },
+        { name: "tool/stored.txt", data: "plain", method: 0 },
+        { name: "tool/big.bin", data: big },
+        { name: "tool/big-stored.bin", data: big, method: 0 },
+      ]),
+    );
+    const result = await unpackArchive(`${dir}/tool.zip`, dir);
+    assert.equal(result.format, "zip");
+    assert.equal(result.entries, 6);
+    const tree = snapshot(`${dir}/tool`);
+    assert.equal(tree["bin/run"]?.mode, 0o755);
+    assert.deepEqual(tree["run"], { type: "symlink", target: "bin/run" });
+    assert.equal(await Deno.readTextFile(`${dir}/tool/stored.txt`), "plain");
+    assert.deepEqual(await Deno.readFile(`${dir}/tool/big.bin`), big);
+    assert.deepEqual(await Deno.readFile(`${dir}/tool/big-stored.bin`), big);
+  });
+});
+
+Deno.test("unpackArchive() checks zip CRCs and refuses encrypted members", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/bad.zip`, zip([{ name: "bad/x", data: "data", crc: 1 }]));
+    await assert.rejects(
+      unpackArchive(`${dir}/bad.zip`, dir),
+      /Cannot unpack "bad.zip": entry "bad\/x" fails its CRC-32 check/,
+    );
+    await Deno.writeFile(`${dir}/secret.zip`, zip([{ name: "s/x", data: "data", flags: 1 }]));
+    await assert.rejects(unpackArchive(`${dir}/secret.zip`, dir), /entry "s\/x" is encrypted/);
+    assert.deepEqual(listDirectory(dir), ["bad.zip", "secret.zip"]);
+  });
+});
+
+/** A tree with what toolchains hold: executables, read-only files, links, long and non-ASCII names. */
+function makeSourceTree(root: string): void {
+  const top = `${root}/payload`;
+  Deno.mkdirSync(`${top}/bin`, { recursive: true });
+  Deno.mkdirSync(`${top}/lib/deep/er/still`, { recursive: true });
+  Deno.mkdirSync(`${top}/private`, { mode: 0o750 });
+  Deno.chmodSync(`${top}/private`, 0o750);
+  Deno.writeTextFileSync(`${top}/bin/tool`, "#!/bin/sh\necho hi\n");
+  Deno.chmodSync(`${top}/bin/tool`, 0o755);
+  Deno.writeTextFileSync(`${top}/lib/readonly.txt`, "ro");
+  Deno.chmodSync(`${top}/lib/readonly.txt`, 0o444);
+  Deno.writeTextFileSync(`${top}/empty`, "");
+  const noise = new Uint8Array(300_000);
+  for (let i = 0, x = 7; i < noise.length; i++) {
+    noise[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  }
+  Deno.writeFileSync(`${top}/lib/noise.bin`, noise);
+  Deno.writeTextFileSync(`${top}/lib/text.txt`, "toolchain ".repeat(50_000));
+  const longName = "a-very-long-file-name-".repeat(8) + "end.txt";
+  Deno.writeTextFileSync(`${top}/lib/deep/er/still/${longName}`, "long");
+  Deno.writeTextFileSync(`${top}/lib/ünïcödé.txt`, "utf-8");
+  Deno.symlinkSync("../bin/tool", `${top}/lib/tool-link`);
+  Deno.symlinkSync("deep/er", `${top}/lib/dir-link`);
+  Deno.utimeSync(`${top}/bin/tool`, 1500000000, 1500000000);
+}
+
+const roundTrips: readonly {
+  format: ArchiveFormat;
+  needs: (keyof typeof tools)[];
+  make: string[][];
+}[] = [
+  { format: "tar", needs: ["tar"], make: [["tar", "-cf", "out.tar", "payload"]] },
+  {
+    format: "tar",
+    needs: ["tar"],
+    make: [["tar", "--format=pax", "-cf", "out.tar", "payload"]],
+  },
+  { format: "tar.gz", needs: ["tar", "gzip"], make: [["tar", "-czf", "out.tar.gz", "payload"]] },
+  { format: "tar.bz2", needs: ["tar", "bzip2"], make: [["tar", "-cjf", "out.tar.bz2", "payload"]] },
+  { format: "tar.xz", needs: ["tar", "xz"], make: [["tar", "-cJf", "out.tar.xz", "payload"]] },
+  {
+    format: "tar.zst",
+    needs: ["tar", "zstd"],
+    make: [["tar", "-cf", "out.tar", "payload"], ["zstd", "-q", "--rm", "out.tar"]],
+  },
+  { format: "zip", needs: ["zip"], make: [["zip", "-q", "-r", "-y", "out.zip", "payload"]] },
+];
+
+for (const { format, needs, make } of roundTrips) {
+  for (const preferExternalTools of [true, false]) {
+    if (!preferExternalTools && !["tar.xz", "tar.bz2"].includes(format)) continue;
+    const how = preferExternalTools ? "" : " in-process";
+    const pax = make[0]!.includes("--format=pax") ? " (pax)" : "";
+    Deno.test({
+      name: `unpackArchive()${how} extracts ${format}${pax} exactly as the system tools made it`,
+      ignore: needs.some((tool) => !tools[tool]),
+      async fn() {
+        await withTempDir(async (dir) => {
+          Deno.mkdirSync(`${dir}/src`);
+          makeSourceTree(`${dir}/src`);
+          for (const [program, ...args] of make) run(program!, args, `${dir}/src`);
+          const archive = `${dir}/src/out.${format}`;
+          Deno.mkdirSync(`${dir}/dest`);
+          const result = await unpackArchive(archive, `${dir}/dest`, { preferExternalTools });
+          assert.equal(result.format, format);
+          assert.deepEqual(snapshot(`${dir}/dest/payload`), snapshot(`${dir}/src/payload`));
+          if (format !== "zip") {
+            assert.equal(
+              (await Deno.stat(`${dir}/dest/payload/bin/tool`)).mtime?.getTime(),
+              1500000000_000,
+            );
+          }
+        });
+      },
+    });
+  }
+}
