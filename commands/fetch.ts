@@ -16,7 +16,7 @@ import type { CommandFunction, GlobalOptions } from "./options.ts";
 import { Cache } from "../src/cache.ts";
 import type { Context } from "../src/context.ts";
 import { loadCredentials } from "../src/credentials.ts";
-import { errorMessage, PartialFailureError, ToolError } from "../src/errors.ts";
+import { errorMessage, HttpError, PartialFailureError, ToolError } from "../src/errors.ts";
 import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "../src/fetch.ts";
 import { ApiClient, DEFAULT_BACKOFF } from "../src/http.ts";
 import type { FileRecord } from "../src/manifest.ts";
@@ -51,11 +51,35 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
   const clients = options.urls.map((baseUrl) =>
     new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
   );
+  const regionRefused = new Set<string>();
   const sources = (record: FileRecord): DownloadSource[] =>
     clients.map((client) => ({
       name: client.baseUrl,
-      resolve: () =>
-        client.resolveDownload(record.digest, { region: options.region, target: record.filename }),
+      resolve: async () => {
+        const target = record.filename;
+        if (options.region === undefined || regionRefused.has(client.baseUrl)) {
+          return await client.resolveDownload(record.digest, { target });
+        }
+        try {
+          return await client.resolveDownload(record.digest, { region: options.region, target });
+        } catch (error) {
+          // The production API validates its query strictly and only declares `region` for
+          // uploads, so tooltool.py's `fetch --region` always fails there with a 400. Asking
+          // again without it gets the file from the default region instead of failing.
+          if (
+            !(error instanceof HttpError && error.status === 400 && /region/i.test(error.message))
+          ) {
+            throw error;
+          }
+          if (!regionRefused.has(client.baseUrl)) {
+            regionRefused.add(client.baseUrl);
+            log.warn(
+              `${client.baseUrl} does not accept --region for downloads (${error.message}): fetching without it`,
+            );
+          }
+          return await client.resolveDownload(record.digest, { target });
+        }
+      },
     }));
 
   const model = new ProgressModel();

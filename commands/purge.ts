@@ -54,6 +54,14 @@ export const purgeCommand: CommandFunction = async (_args, options, ctx) => {
   if (result.spaceAlreadyFree) {
     ctx.output.info(`No need to clean up: ${formatBytes(result.freeBytes ?? 0)} free`);
   }
+  const required = options.sizeGb * 1024 ** 3;
+  if (required > 0 && result.freeBytes !== undefined && result.freeBytes < required) {
+    ctx.output.warn(
+      `Only ${
+        formatBytes(result.freeBytes)
+      } free after purging, short of the ${options.sizeGb} GB asked for`,
+    );
+  }
   ctx.output.info(describe(result, options.cacheFolder, isFullPurge(policy)));
   if (ctx.output.json) ctx.output.report(toReport(result, options.cacheFolder));
 };

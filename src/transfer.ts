@@ -466,11 +466,18 @@ class HashingSink {
     const full = this.#buffer.subarray(0, this.#fill);
     [this.#buffer, this.#spare] = [this.#spare, this.#buffer];
     this.#fill = 0;
-    this.#inFlight = Promise.all([this.#hasher.updateAsync(full), this.#writeAll(full)]).then(
-      () => {
+    // allSettled, not all: the buffer must not be reused while the hash still reads it,
+    // even when the write has already failed.
+    const inFlight = Promise.allSettled([this.#hasher.updateAsync(full), this.#writeAll(full)])
+      .then(([hashed, written]) => {
+        if (written.status === "rejected") throw written.reason;
+        if (hashed.status === "rejected") throw hashed.reason;
         this.#position += full.length;
-      },
-    );
+      });
+    // Its failure is rethrown where it is awaited (the next rotation or flush); until then it
+    // must not count as an unhandled rejection, which would end the process.
+    inFlight.catch(() => {});
+    this.#inFlight = inFlight;
   }
 
   async #settle(): Promise<void> {
