@@ -16,9 +16,10 @@
  */
 
 import type { Context } from "./context.ts";
-import { errorMessage, PartialFailureError, UsageError } from "./errors.ts";
+import { PartialFailureError, UsageError } from "./errors.ts";
 import { USER_AGENT } from "./http.ts";
 import { isSha512 } from "./manifest.ts";
+import { networkReason } from "./storage_put.ts";
 
 /** What `checkServers` probes. */
 export interface CheckOptions {
@@ -166,18 +167,6 @@ async function send(
       ? `no answer within ${timeoutMs / 1000} s`
       : `no answer: ${networkReason(error)}`;
   }
-}
-
-/**
- * Deno's fetch rejects with "fetch failed" and keeps the reason in `cause`:
- * `error sending request for url (...): client error (Connect): tcp connect error:
- * Connection refused (os error 111)`. The last part is what a person needs.
- */
-function networkReason(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  const last = errorMessage(cause).split(": ").at(-1) ?? "";
-  const reason = last.replace(/\s*\(os error \d+\)$/, "").trim();
-  return reason === "" ? errorMessage(error) : reason.charAt(0).toLowerCase() + reason.slice(1);
 }
 
 async function readStart(response: Response, limit: number): Promise<string> {

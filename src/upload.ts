@@ -15,16 +15,12 @@
  *    `X-Retry-After` (the server verifies an upload only once its URL has expired), with a
  *    countdown rather than silence and a bound on the total wait.
  *
- * The PUT goes through `node:http(s)`, not `fetch`: Deno's fetch drops a `Content-Length`
- * header given with a stream body and sends it chunked, which S3 presigned PUTs refuse
- * (411), and reading a file into memory to get a fixed-length body is not an option for
- * multi-GB toolchains.
+ * The PUT itself is `storage_put.ts` (not `fetch`, which cannot send a stream with a
+ * `Content-Length`).
  *
  * @module
  */
 
-import { type IncomingMessage, request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { z } from "zod";
 import { checkFiles } from "./check_files.ts";
 import type { Context } from "./context.ts";
@@ -45,12 +41,12 @@ import {
   type BackoffPolicy,
   parseRetryAfter,
   sleep,
-  USER_AGENT,
   withRetries,
 } from "./http.ts";
 import type { FileRecord, Sha512, Visibility } from "./manifest.ts";
 import { readManifest } from "./manifest_file.ts";
 import type { Output } from "./output.ts";
+import { putFile, type StorageAnswer, type StoragePut } from "./storage_put.ts";
 
 /** What `uploadManifest` needs from the command line. */
 export interface UploadOptions {
@@ -836,164 +832,6 @@ class UploadProgress {
     this.#output.writeStderr("\r\x1b[K");
     this.#lineShown = false;
   }
-}
-
-/** What storage answered to a PUT. */
-export interface StorageAnswer {
-  readonly status: number;
-  readonly statusText: string;
-  /** The start of the body (S3 errors are short XML documents). */
-  readonly body: string;
-  /** The `Retry-After` header, if any. */
-  readonly retryAfter: string | null;
-}
-
-/** How one PUT is sent. */
-export interface PutOptions {
-  /** The file name, for messages. */
-  readonly target: string;
-  readonly signal: AbortSignal;
-  /** Abandon the PUT when no byte moved for this long. */
-  readonly stallTimeoutMs: number;
-  /** Told how many bytes went out, as they go. */
-  readonly onBytes: (count: number) => void;
-}
-
-/** Sends `size` bytes of the file at `path` to a signed storage URL. */
-export type StoragePut = (
-  url: URL,
-  path: string,
-  size: number,
-  options: PutOptions,
-) => Promise<StorageAnswer>;
-
-/** Size of each read from disk; two are in flight per file (one read, one write). */
-const PUT_CHUNK_BYTES = 256 * 1024;
-
-/** Most of a storage answer's body kept for messages. */
-const MAX_ANSWER_BYTES = 64 * 1024;
-
-/**
- * PUTs a file to a signed storage URL: streamed from disk with `Content-Length` and
- * `Content-Type: application/octet-stream` (what the URL was signed for), without any
- * credentials. The next chunk is read while the current one is written, and memory stays
- * at two chunks. Resolves with whatever status storage answers, also when it answers
- * before the body is sent (e.g. 403 for an expired URL); rejects with `NetworkError` when
- * the connection fails or stalls, and `ToolError` when the file changed size.
- */
-export async function putFile(
-  url: URL,
-  path: string,
-  size: number,
-  options: PutOptions,
-): Promise<StorageAnswer> {
-  options.signal.throwIfAborted();
-  using file = await Deno.open(path, { read: true });
-  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-  const request = send(url, {
-    method: "PUT",
-    // One connection per upload, closed afterwards: nothing lingers once the command ends.
-    agent: false,
-    headers: {
-      "Content-Length": String(size),
-      "Content-Type": "application/octet-stream",
-      "User-Agent": USER_AGENT,
-    },
-  });
-  const where = `${url.origin}/`;
-  let failure: unknown;
-  const fail = (error: unknown) => {
-    failure ??= error;
-    request.destroy();
-  };
-  const onAbort = () => fail(options.signal.reason);
-  options.signal.addEventListener("abort", onAbort, { once: true });
-  request.setTimeout(options.stallTimeoutMs, () => {
-    fail(
-      new NetworkError(
-        `Cannot upload "${options.target}" to ${where}: no progress for ${
-          options.stallTimeoutMs / 1000
-        } s`,
-      ),
-    );
-  });
-  let responded = false;
-  const answer = new Promise<IncomingMessage>((resolve, reject) => {
-    request.once("response", (response) => {
-      responded = true;
-      resolve(response);
-    });
-    request.once("error", (error) => reject(failure ?? error));
-    request.once("close", () => reject(failure ?? new Error("connection closed")));
-  });
-  answer.catch(() => {});
-  try {
-    let remaining = size;
-    let chunk = remaining > 0 ? await readChunk(file, remaining) : undefined;
-    while (chunk !== undefined && !responded) {
-      remaining -= chunk.length;
-      const current = chunk;
-      const written = new Promise<void>((resolve, reject) => {
-        request.write(current, (error) => error ? reject(error) : resolve());
-      });
-      const next = remaining > 0 ? readChunk(file, remaining) : Promise.resolve(undefined);
-      next.catch(() => {});
-      // Storage may answer (and stop reading) before the body is sent.
-      await Promise.race([written, answer]);
-      if (!responded) options.onBytes(current.length);
-      chunk = await next;
-    }
-    if (!responded) {
-      if (remaining > 0) {
-        throw new ToolError(
-          `Cannot upload "${options.target}" to ${where}: the file became shorter while it was being uploaded`,
-        );
-      }
-      request.end();
-    }
-    const response = await answer;
-    const body = await readAnswer(response);
-    return {
-      status: response.statusCode ?? 0,
-      statusText: response.statusMessage ?? "",
-      body,
-      retryAfter: headerValue(response.headers["retry-after"]),
-    };
-  } catch (error) {
-    request.destroy();
-    options.signal.throwIfAborted();
-    if (error instanceof ToolError) throw error;
-    const cause = failure ?? error;
-    if (cause instanceof ToolError) throw cause;
-    throw new NetworkError(
-      `Cannot upload "${options.target}" to ${where}: ${errorMessage(cause)}`,
-      { cause },
-    );
-  } finally {
-    options.signal.removeEventListener("abort", onAbort);
-  }
-}
-
-/** Reads the next chunk (at most `remaining` bytes), or undefined at the end of the file. */
-async function readChunk(file: Deno.FsFile, remaining: number): Promise<Uint8Array | undefined> {
-  // A fresh buffer per chunk: the previous one may still be queued in the socket.
-  const buffer = new Uint8Array(Math.min(PUT_CHUNK_BYTES, remaining));
-  const count = await file.read(buffer);
-  return count === null ? undefined : buffer.subarray(0, count);
-}
-
-async function readAnswer(response: IncomingMessage): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = "";
-  for await (const chunk of response as AsyncIterable<Uint8Array>) {
-    if (text.length < MAX_ANSWER_BYTES) text += decoder.decode(chunk, { stream: true });
-  }
-  return text.slice(0, MAX_ANSWER_BYTES);
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  if (value === undefined) return null;
-  return Array.isArray(value) ? (value[0] ?? null) : value;
 }
 
 /** `1.5 GiB`, `12.0 MiB`, `300 B`. */
