@@ -183,24 +183,13 @@ function numberFromEnv(ctx: Context, name: string): number | undefined {
   return Number.isFinite(number) && number > 0 ? number : undefined;
 }
 
-/**
- * Not a literal while `src/archive.ts` is still being written, so that this file
- * type-checks without it. TODO: a literal `import("../src/archive.ts")` once it has landed,
- * so that `deno compile` bundles it.
- */
-const ARCHIVE_MODULE: string = "../src/archive.ts";
-
+/** The unpacker, loaded only when a record needs it (a plain fetch never loads it). */
 async function loadUnpacker(): Promise<Unpacker> {
-  let module: { unpackArchive?: Unpacker };
   try {
-    module = await import(ARCHIVE_MODULE);
+    return (await import("../src/archive.ts")).unpackArchive;
   } catch (error) {
     throw new ToolError(`Cannot unpack: archive support failed to load (${errorMessage(error)})`);
   }
-  if (module.unpackArchive === undefined) {
-    throw new ToolError("Cannot unpack: this build has no archive support");
-  }
-  return module.unpackArchive;
 }
 
 /** The summary, each failure with its hint, the `--json` report, and the verdict. */

@@ -113,7 +113,11 @@ export async function downloadVerified(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
   using file = await Deno.open(path, { read: true, write: true, create: true });
-  const sink = new HashingSink(file, options.filename);
+  const sink = new HashingSink(
+    file,
+    options.filename,
+    Math.min(BUFFER_SIZE, Math.max(1, options.size)),
+  );
   let resumedFrom = 0;
   if (options.resume) {
     resumedFrom = await sink.adoptExisting(options.size, options.signal);
@@ -373,8 +377,9 @@ class HashingSink {
   readonly #file: Deno.FsFile;
   readonly #filename: string;
   #hasher: Sha512Hasher = createSha512();
-  #buffer = new Uint8Array(BUFFER_SIZE);
-  #spare = new Uint8Array(BUFFER_SIZE);
+  readonly #bufferSize: number;
+  #buffer: Uint8Array;
+  #spare: Uint8Array;
   #fill = 0;
   #inFlight: Promise<void> | undefined;
   /** Bytes written and hashed. */
@@ -384,9 +389,13 @@ class HashingSink {
   /** Bytes accepted from the network so far (all attempts). */
   received = 0;
 
-  constructor(file: Deno.FsFile, filename: string) {
+  /** `bufferSize`: 1 MiB, or the file's size when smaller (many small files stay cheap). */
+  constructor(file: Deno.FsFile, filename: string, bufferSize: number) {
     this.#file = file;
     this.#filename = filename;
+    this.#bufferSize = bufferSize;
+    this.#buffer = new Uint8Array(bufferSize);
+    this.#spare = new Uint8Array(bufferSize);
   }
 
   /** Bytes safely in the file and in the hash. */
@@ -412,7 +421,7 @@ class HashingSink {
     while (done < length) {
       signal.throwIfAborted();
       const read = await this.#file.read(
-        this.#buffer.subarray(0, Math.min(BUFFER_SIZE, length - done)),
+        this.#buffer.subarray(0, Math.min(this.#bufferSize, length - done)),
       );
       if (read === null) break;
       await this.#hasher.updateAsync(this.#buffer.subarray(0, read));
@@ -441,11 +450,11 @@ class HashingSink {
     this.#accepted += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {
-      const take = Math.min(chunk.length - offset, BUFFER_SIZE - this.#fill);
+      const take = Math.min(chunk.length - offset, this.#bufferSize - this.#fill);
       this.#buffer.set(chunk.subarray(offset, offset + take), this.#fill);
       this.#fill += take;
       offset += take;
-      if (this.#fill === BUFFER_SIZE) await this.#rotate();
+      if (this.#fill === this.#bufferSize) await this.#rotate();
     }
   }
 
