@@ -205,14 +205,20 @@ export function authorizationFor(
       return undefined;
     case "bearer":
       return `Bearer ${credentials.token}`;
-    case "hawk":
+    case "hawk": {
+      // The ToolTool service hands Taskcluster Flask's `request.path` as the Hawk resource:
+      // the path without the query. A MAC over `?region=...` too (as tooltool.py signs)
+      // fails there, and the request silently runs as anonymous.
+      const url = new URL(request.url.href);
+      url.search = "";
       return hawkHeader(credentials.hawk, {
         method: request.method,
-        url: request.url,
+        url,
         ts: Math.floor((clock.now ?? Date.now)() / 1000),
         nonce: (clock.nonce ?? randomNonce)(),
         payloadHash: request.payloadHash,
       });
+    }
   }
 }
 

@@ -159,3 +159,31 @@ Deno.test("requireCredentials() refuses anonymity unless the proxy signs every r
     "x",
   );
 });
+
+Deno.test("authorizationFor() signs the path without the query, as the ToolTool service checks it", () => {
+  const clock = { now: () => 1_700_000_000_000, nonce: () => "n" };
+  const credentials = {
+    kind: "hawk",
+    hawk: { clientId: "c", accessToken: "t" },
+    source: "x",
+  } as const;
+  const withQuery = authorizationFor(
+    credentials,
+    {
+      method: "POST",
+      url: new URL("https://tooltool.example/upload?region=us-west-2"),
+    },
+    noEnv,
+    clock,
+  );
+  const pathOnly = authorizationFor(
+    credentials,
+    {
+      method: "POST",
+      url: new URL("https://tooltool.example/upload"),
+    },
+    noEnv,
+    clock,
+  );
+  assert.equal(withQuery, pathOnly);
+});
