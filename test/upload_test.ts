@@ -155,9 +155,11 @@ Deno.test("upload reports files already on the server and sends them no bytes", 
       "held.bin": { content: held, visibility: "internal" },
       "new.bin": { content: randomBytes(2000), visibility: "internal" },
     });
-    const run = await upload(server, ws, ["--json"]);
+    const run = await upload(server, ws, ["--json", "-r", "us-east-1"]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /"held\.bin" is already on the server/);
+    const post = server.requests.find((r) => r.method === "POST");
+    assert.equal(new URL(post?.url ?? "http://x/").search, "?region=us-east-1");
     const report = JSON.parse(run.stdout);
     assert.deepEqual(
       report.files.map((f: { filename: string; status: string }) => [f.filename, f.status]),
