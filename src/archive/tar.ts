@@ -207,7 +207,8 @@ export class TarParser {
     const paxMtime = paxValue("mtime");
     const mtime = paxMtime === undefined ? readNumber(block, 136, 12, "mtime") : Number(paxMtime);
     const mode = readNumber(block, 100, 8, "mode");
-    const sparse = [...pax.keys(), ...globalPax.keys()].some((key) => key.startsWith("GNU.sparse"));
+    const sparse = (pax.size > 0 || globalPax.size > 0) &&
+      [...pax.keys(), ...globalPax.keys()].some((key) => key.startsWith("GNU.sparse"));
 
     this.#longName = undefined;
     this.#longLink = undefined;
