@@ -319,7 +319,12 @@ async function checkManifest(manifest: string, ctx: Context): Promise<UploadItem
       );
     }
   }
-  ctx.output.debug(`Checking ${records.length} files against manifest "${manifest}"`);
+  const total = records.reduce((sum, record) => sum + record.size, 0);
+  ctx.output.info(
+    `Checking ${plural(records.length, "file")} (${
+      formatBytes(total)
+    }) against manifest "${manifest}"`,
+  );
   const statuses = await checkFiles(records, {
     cwd: ctx.cwd,
     signal: ctx.signal,
@@ -767,8 +772,9 @@ async function countdown(ms: number, ctx: Context): Promise<void> {
       await sleep(Math.min(left, live ? 1_000 : 10_000), ctx.signal);
       const seconds = Math.ceil((end - Date.now()) / 1000);
       if (seconds <= 0) break;
-      if (live) output.writeStderr(`\r\x1b[K${seconds} s left`);
-      else output.info(`Still waiting: ${seconds} s left`);
+      if (live) {
+        output.writeStderr(`\r\x1b[KWaiting for the upload URLs to expire: ${seconds} s left`);
+      } else output.info(`Still waiting: ${seconds} s left`);
     }
   } finally {
     if (live) output.writeStderr("\r\x1b[K");

@@ -200,7 +200,8 @@ Deno.test("upload checks the message, visibility and files before any request", 
     assert.equal(run.code, 1);
     assert.equal(
       redact(run.stderr, { [dir]: "<dir>" }).replace(/sha512 is \w+…, expected \w+…/, "<sha>"),
-      'error: "a.bin" is invalid: <sha>\n' +
+      'Checking 2 files (200 B) against manifest "manifest.tt"\n' +
+        'error: "a.bin" is invalid: <sha>\n' +
         'error: "b.bin" is absent\n' +
         'error: Cannot upload manifest "manifest.tt": 2 of 2 files are absent or invalid\n' +
         "hint: the manifest must describe the files as they are now (tooltool validate)\n",
