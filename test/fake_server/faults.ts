@@ -49,7 +49,11 @@ export interface RetryAfterFault extends FaultScope {
   readonly seconds: number;
 }
 
-/** Send the headers (full Content-Length) and this many body bytes, then cut the connection. */
+/**
+ * Send the headers (full Content-Length) and this many body bytes, then cut the connection.
+ * Response bodies only: Deno's server cannot cut a connection before answering, so a PUT
+ * is failed with `status` or stalled with `hang` instead.
+ */
 export interface DropAfterFault extends FaultScope {
   readonly kind: "drop-after";
   readonly bytes: number;
