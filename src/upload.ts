@@ -392,8 +392,8 @@ async function sendItems(
       } catch (error) {
         // The first refusal is the answer to the whole command (no scope, bad batch...).
         if (round === 0) throw error;
+        ctx.output.error(errorMessage(error));
         for (const item of pending) {
-          ctx.output.error(errorMessage(error));
           outcomes.set(item.digest, { status: "failed", verification: "none", error });
         }
         break;
@@ -434,15 +434,11 @@ async function sendItems(
           ctx.output.info(`Uploading ${plural(toPut.length, "file")} (${formatBytes(total)})`)
         );
       }
-      // Every PUT starts now: the URLs expire soon after they were issued.
-      const results = await Promise.all(
-        toPut.map(({ item, url, deadline }) =>
-          putWithRetries(session, item, url, deadline, progress)
-        ),
-      );
-      pending = [];
-      results.forEach((result, index) => {
-        const { item } = toPut[index]!;
+      // Every PUT starts now: the URLs expire soon after they were issued. Each file is
+      // reported as soon as it is done.
+      const expired: UploadItem[] = [];
+      await Promise.all(toPut.map(async ({ item, url, deadline }) => {
+        const result = await putWithRetries(session, item, url, deadline, progress);
         if (result.kind === "done") {
           session.bytesUploaded += item.size;
           progress.log(() =>
@@ -451,7 +447,7 @@ async function sendItems(
           outcomes.set(item.digest, { status: "uploaded", verification: "none" });
         } else if (result.kind === "expired") {
           lastExpiry = result.error;
-          pending.push(item);
+          expired.push(item);
         } else {
           progress.log(() => ctx.output.error(errorMessage(result.error)));
           outcomes.set(item.digest, {
@@ -460,7 +456,8 @@ async function sendItems(
             error: result.error,
           });
         }
-      });
+      }));
+      pending = expired;
       if (pending.length > 0) {
         progress.log(() =>
           ctx.output.warn(
