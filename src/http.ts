@@ -173,15 +173,21 @@ export async function readProblem(response: Response): Promise<ProblemDocument |
     return undefined;
   }
   try {
-    const parsed = JSON.parse(text);
+    const parsed: unknown = JSON.parse(text);
     if (typeof parsed !== "object" || parsed === null) return undefined;
-    const pick = (key: string) =>
-      typeof parsed[key] === "string" ? parsed[key] as string : undefined;
+    // The service's own errors come wrapped as {"error": {...}}; request-validation errors
+    // are a plain problem document. Read either.
+    const outer = parsed as Record<string, unknown>;
+    const inner = typeof outer.error === "object" && outer.error !== null
+      ? outer.error as Record<string, unknown>
+      : outer;
+    const field = (key: string) =>
+      typeof inner[key] === "string" ? inner[key] as string : undefined;
     return {
-      status: typeof parsed.status === "number" ? parsed.status : undefined,
-      title: pick("title"),
-      detail: pick("detail") ?? pick("message") ?? parsed.error?.description,
-      type: pick("type"),
+      status: typeof inner.status === "number" ? inner.status : undefined,
+      title: field("title") ?? field("name"),
+      detail: field("detail") ?? field("description") ?? field("message"),
+      type: field("type"),
     };
   } catch {
     const detail = text.trim().slice(0, 200);

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { HttpError, NetworkError } from "./errors.ts";
-import { ApiClient, backoffDelayMs, httpErrorFor, parseRetryAfter, withRetries } from "./http.ts";
+import {
+  ApiClient,
+  backoffDelayMs,
+  httpErrorFor,
+  parseRetryAfter,
+  readProblem,
+  withRetries,
+} from "./http.ts";
 
 function clientWith(handler: (request: Request) => Response | Promise<Response>) {
   const seen: Request[] = [];
@@ -137,4 +144,21 @@ Deno.test("httpErrorFor() explains production's 401 for a missing manage scope",
     'Cannot delete "abc" from https://host/: server returned 401 Unauthorized (401 Unauthorized: Invalid user permissions)',
   );
   assert.match(error.hint ?? "", /lack the scope project:releng:services\/tooltool\/api\/manage$/);
+});
+
+Deno.test("readProblem() reads the service's wrapped errors and plain problem documents", async () => {
+  const wrapped = new Response(
+    JSON.stringify({
+      error: { name: "Forbidden", status: 403, description: "no scope", title: "Forbidden" },
+    }),
+  );
+  assert.deepEqual(await readProblem(wrapped), {
+    status: 403,
+    title: "Forbidden",
+    detail: "no scope",
+    type: undefined,
+  });
+  const plain = new Response(JSON.stringify({ status: 400, title: "Bad Request", detail: "x" }));
+  assert.equal((await readProblem(plain))?.detail, "x");
+  assert.deepEqual(await readProblem(new Response("oops")), { detail: "oops" });
 });
