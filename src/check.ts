@@ -16,10 +16,9 @@
  */
 
 import type { Context } from "./context.ts";
-import { PartialFailureError, UsageError } from "./errors.ts";
+import { networkReason, PartialFailureError, UsageError } from "./errors.ts";
 import { USER_AGENT } from "./http.ts";
 import { isSha512 } from "./manifest.ts";
-import { networkReason } from "./storage_put.ts";
 
 /** What `checkServers` probes. */
 export interface CheckOptions {

@@ -162,3 +162,14 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * What went wrong with a connection, in a person's words: Deno's errors carry
+ * `Connection refused (os error 111)`-style reasons, sometimes at the end of a longer chain.
+ */
+export function networkReason(error: unknown): string {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  const last = errorMessage(cause).split(": ").at(-1) ?? "";
+  const reason = last.replace(/\s*\(os error \d+\)$/, "").trim();
+  return reason === "" ? errorMessage(error) : reason.charAt(0).toLowerCase() + reason.slice(1);
+}

@@ -12,10 +12,10 @@
 import { authorizationFor, type Credentials, type EnvReader } from "./credentials.ts";
 import { calculatePayloadHash } from "./hawk.ts";
 import {
-  errorMessage,
   HttpError,
   isRetriable,
   NetworkError,
+  networkReason,
   type ProblemDocument,
 } from "./errors.ts";
 import { VERSION } from "./version.ts";
@@ -108,7 +108,7 @@ export class ApiClient {
       });
     } catch (error) {
       this.#options.signal?.throwIfAborted();
-      const reason = timeout.aborted ? "no answer within the time limit" : errorMessage(error);
+      const reason = timeout.aborted ? "no answer within the time limit" : networkReason(error);
       throw new NetworkError(
         `Cannot ${request.operation} "${request.target}" ${
           prepositionFor(request.operation)

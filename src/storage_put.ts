@@ -17,7 +17,7 @@
  * @module
  */
 
-import { errorMessage, NetworkError, ToolError } from "./errors.ts";
+import { NetworkError, networkReason, ToolError } from "./errors.ts";
 import { USER_AGENT } from "./http.ts";
 
 /** What storage answered to a PUT. */
@@ -333,15 +333,4 @@ function indexOf(data: Uint8Array, text: string, from: number): number {
 
 function latin1(bytes: Uint8Array): string {
   return new TextDecoder("latin1").decode(bytes);
-}
-
-/**
- * What went wrong with a connection, in a person's words: Deno's errors carry
- * `Connection refused (os error 111)`-style reasons, sometimes at the end of a longer chain.
- */
-export function networkReason(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  const last = errorMessage(cause).split(": ").at(-1) ?? "";
-  const reason = last.replace(/\s*\(os error \d+\)$/, "").trim();
-  return reason === "" ? errorMessage(error) : reason.charAt(0).toLowerCase() + reason.slice(1);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { NetworkError, ToolError } from "./errors.ts";
-import { networkReason, parseAnswer, putFile } from "./storage_put.ts";
+import { NetworkError, networkReason, ToolError } from "./errors.ts";
+import { parseAnswer, putFile } from "./storage_put.ts";
 
 function putOptions(overrides: Partial<Parameters<typeof putFile>[3]> = {}) {
   let sent = 0;
