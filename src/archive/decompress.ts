@@ -19,7 +19,6 @@
 
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
-import xzDecompress from "xz-decompress";
 import { decompressBzip2 } from "./bzip2.ts";
 import { EntryProblem } from "./safety.ts";
 
@@ -87,9 +86,12 @@ export async function* decompressedChunks(
           options.signal,
         );
         return;
-      case "xz":
-        yield* webStream(new xzDecompress.XzReadableStream(fileStream(file)), options.signal);
+      case "xz": {
+        // Loaded on first use: the WebAssembly module costs 10 MB that gzip and zstd never need.
+        const { default: xz } = await import("xz-decompress");
+        yield* webStream(new xz.XzReadableStream(fileStream(file)), options.signal);
         return;
+      }
       case "bzip2":
         yield* decompressBzip2(freshFileChunks(file, options.signal));
         return;

@@ -52,9 +52,12 @@ function corrupt(detail: string): EntryProblem {
   return new EntryProblem(undefined, `corrupt zip archive: ${detail}`);
 }
 
-/** Reads exactly `length` bytes at `offset` (fewer only at the end of the file). */
-function readAt(file: Deno.FsFile, offset: number, length: number): Uint8Array {
-  const buffer = new Uint8Array(length);
+/**
+ * Reads exactly `length` bytes at `offset` (fewer only at the end of the file), into
+ * `scratch` when given: thousands of small members then allocate nothing per member.
+ */
+function readAt(file: Deno.FsFile, offset: number, length: number, scratch?: Scratch): Uint8Array {
+  const buffer = scratch === undefined ? new Uint8Array(length) : scratch.get(length);
   file.seekSync(offset, Deno.SeekMode.Start);
   let filled = 0;
   while (filled < length) {
@@ -63,6 +66,18 @@ function readAt(file: Deno.FsFile, offset: number, length: number): Uint8Array {
     filled += n;
   }
   return filled === length ? buffer : buffer.subarray(0, filled);
+}
+
+/** A reusable buffer; a view it returns is valid until the next `get`. */
+class Scratch {
+  #buffer = new Uint8Array(64 * 1024);
+
+  get(length: number): Uint8Array {
+    if (this.#buffer.length < length) {
+      this.#buffer = new Uint8Array(Math.max(length, this.#buffer.length * 2));
+    }
+    return this.#buffer.subarray(0, length);
+  }
 }
 
 function u16(bytes: Uint8Array, offset: number): number {
@@ -319,12 +334,13 @@ export async function extractZip(
     const fileSize = (await file.stat()).size;
     const directory = findDirectory(file, fileSize);
     const records = readDirectory(file, directory);
+    const scratch = new Scratch();
     let count = 0;
     for (const record of records) {
       // Let signals and timers run now and then: the small-member path below is all sync.
       if (++count % 256 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
       options.signal?.throwIfAborted();
-      await extractRecord(file, record, directory.offset, extractor);
+      await extractRecord(file, record, directory.offset, extractor, scratch);
     }
   } finally {
     file.close();
@@ -336,20 +352,22 @@ async function extractRecord(
   record: ZipRecord,
   directoryOffset: number,
   extractor: Extractor,
+  scratch: Scratch,
 ): Promise<void> {
   const member = memberOf(record);
   if (record.flags & 0x1) throw new EntryProblem(record.name, "is encrypted");
   if (record.method !== 0 && record.method !== 8) {
     throw new EntryProblem(record.name, `uses unsupported compression method ${record.method}`);
   }
-  const header = readAt(file, record.localOffset, 30);
+  // The local header and its name in one read: the name must be the central directory's.
+  const expectedName = record.nameBytes;
+  const header = readAt(file, record.localOffset, 30 + expectedName.length, scratch);
   if (header.length < 30 || u32(header, 0) !== localSignature) {
     throw new EntryProblem(record.name, "has no local header where the central directory says");
   }
   const nameLength = u16(header, 26);
   const dataOffset = record.localOffset + 30 + nameLength + u16(header, 28);
-  const localName = readAt(file, record.localOffset + 30, nameLength);
-  if (!sameBytes(localName, record.nameBytes)) {
+  if (nameLength !== expectedName.length || !sameBytes(header.subarray(30), expectedName)) {
     throw new EntryProblem(record.name, "has a different name in its local header");
   }
   if (dataOffset + record.compressedSize > directoryOffset) {
@@ -360,7 +378,7 @@ async function extractRecord(
     if (record.size > maxSymlinkTarget) {
       throw new EntryProblem(record.name, "has a link target that is too long");
     }
-    const target = new TextDecoder().decode(memberBytes(file, record, dataOffset));
+    const target = new TextDecoder().decode(memberBytes(file, record, dataOffset, scratch));
     extractor.begin({ ...member, linkTarget: target });
     return;
   }
@@ -377,13 +395,14 @@ async function extractRecord(
     extractor.write(piece);
   };
   if (record.size <= wholeMemberLimit && record.compressedSize <= wholeMemberLimit) {
-    take(memberBytes(file, record, dataOffset));
+    take(memberBytes(file, record, dataOffset, scratch));
   } else if (record.method === 0) {
     for (let offset = 0; offset < record.compressedSize; offset += readSize) {
       const piece = readAt(
         file,
         dataOffset + offset,
         Math.min(readSize, record.compressedSize - offset),
+        scratch,
       );
       if (piece.length === 0) break;
       take(piece);
@@ -410,8 +429,13 @@ async function extractRecord(
 }
 
 /** A small member's data, decompressed in one call (bounded by its recorded size). */
-function memberBytes(file: Deno.FsFile, record: ZipRecord, dataOffset: number): Uint8Array {
-  const stored = readAt(file, dataOffset, record.compressedSize);
+function memberBytes(
+  file: Deno.FsFile,
+  record: ZipRecord,
+  dataOffset: number,
+  scratch: Scratch,
+): Uint8Array {
+  const stored = readAt(file, dataOffset, record.compressedSize, scratch);
   if (stored.length < record.compressedSize) throw new EntryProblem(record.name, "is truncated");
   if (record.method === 0) return stored;
   try {
