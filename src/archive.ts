@@ -213,7 +213,7 @@ export async function unpackArchive(
     }
     const stats = extractor.finish();
     options.signal?.throwIfAborted();
-    moveIntoPlace(temporary, workDir);
+    moveIntoPlace(temporary, workDir, archivePath);
     return { format, entries: stats.entries, bytes: stats.bytes };
   } catch (error) {
     extractor.abort();
@@ -292,11 +292,26 @@ async function removeBaseDirectory(archivePath: string, workDir: string, name: s
   }
 }
 
-/** Moves the extracted top-level entries of `source` into `target` (see {@link unpackArchive}). */
-function moveIntoPlace(source: string, target: string): void {
-  for (const entry of Deno.readDirSync(source)) {
-    merge(join(source, entry.name), join(target, entry.name));
+/**
+ * Moves the extracted top-level entries of `source` into `target` (see {@link unpackArchive}).
+ * Checked first, before anything moves: no top-level entry may replace the archive itself
+ * (an archive "clang" holding a directory "clang").
+ */
+function moveIntoPlace(source: string, target: string, archivePath: string): void {
+  const archive = Deno.statSync(archivePath);
+  const names = [...Deno.readDirSync(source)].map((entry) => entry.name);
+  for (const name of names) {
+    let existing: Deno.FileInfo;
+    try {
+      existing = Deno.lstatSync(join(target, name));
+    } catch {
+      continue;
+    }
+    if (existing.ino === archive.ino && existing.dev === archive.dev && archive.ino !== null) {
+      throw new EntryProblem(name, "would replace the archive being unpacked");
+    }
   }
+  for (const name of names) merge(join(source, name), join(target, name));
 }
 
 function merge(source: string, target: string): void {

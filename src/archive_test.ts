@@ -298,3 +298,15 @@ for (const { format, needs, make } of roundTrips) {
     });
   }
 }
+
+Deno.test("unpackArchive() refuses a top-level entry that would replace the archive itself", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/tool`, tar([{ name: "tool/bin", data: "x" }]));
+    await assert.rejects(
+      unpackArchive(`${dir}/tool`, dir),
+      /^ArchiveError: Cannot unpack "tool": entry "tool" would replace the archive being unpacked$/,
+    );
+    assert.deepEqual(listDirectory(dir), ["tool"]);
+    assert.equal((await Deno.stat(`${dir}/tool`)).isFile, true);
+  });
+});

@@ -151,6 +151,8 @@ async function ensureArchive(format: Format, tree: string): Promise<boolean> {
 
 interface Measurement {
   readonly seconds: number;
+  /** User + system CPU seconds of the whole process tree (less disturbed by other load). */
+  readonly cpuSeconds: number | undefined;
   /** Largest process of the run (time's %M), in MiB. */
   readonly rssMiB: number | undefined;
   /** Deno's own high-water mark, for our runs. */
@@ -165,7 +167,9 @@ async function measure(command: string[], cwd: string): Promise<Measurement | un
   await Deno.mkdir(cwd, { recursive: true });
   await new Deno.Command("sync").output().catch(() => {});
   const timeFile = `${BENCH_DIR}/time.out`;
-  const argv = haveTime ? ["/usr/bin/time", "-f", "%e %M", "-o", timeFile, ...command] : command;
+  const argv = haveTime
+    ? ["/usr/bin/time", "-f", "%e %M %U %S", "-o", timeFile, ...command]
+    : command;
   const start = performance.now();
   const output = await new Deno.Command(argv[0]!, {
     args: argv.slice(1),
@@ -182,14 +186,19 @@ async function measure(command: string[], cwd: string): Promise<Measurement | un
     return undefined;
   }
   let rssMiB: number | undefined;
+  let cpuSeconds: number | undefined;
   let seconds = wall;
   if (haveTime) {
-    const [elapsed, kb] = (await Deno.readTextFile(timeFile)).trim().split("\n").at(-1)!.split(" ");
+    const [elapsed, kb, user, system] = (await Deno.readTextFile(timeFile)).trim().split("\n").at(
+      -1,
+    )!
+      .split(" ");
     seconds = Number(elapsed);
     rssMiB = Number(kb) / 1024;
+    cpuSeconds = Number(user) + Number(system);
   }
   const own = /"ownRssKiB":(\d+)/.exec(new TextDecoder().decode(output.stdout));
-  return { seconds, rssMiB, ownRssMiB: own ? Number(own[1]) / 1024 : undefined };
+  return { seconds, cpuSeconds, rssMiB, ownRssMiB: own ? Number(own[1]) / 1024 : undefined };
 }
 
 async function median(runs: number, fn: () => Promise<Measurement | undefined>) {
@@ -231,7 +240,9 @@ const PY_DRIVER = [
 ].join("; ");
 
 function formatSeconds(m: Measurement | undefined): string {
-  return m === undefined ? "n/a" : `${m.seconds.toFixed(2)} s`;
+  if (m === undefined) return "n/a";
+  const cpu = m.cpuSeconds === undefined ? "" : ` (cpu ${m.cpuSeconds.toFixed(2)})`;
+  return `${m.seconds.toFixed(2)} s${cpu}`;
 }
 
 function formatRss(m: Measurement | undefined): string {
@@ -253,7 +264,7 @@ export async function benchUnpack(options: { runs?: number; out?: string } = {})
   const self = new URL(import.meta.url).pathname;
   const deno = Deno.execPath();
   const rows: string[] = [
-    "| format | archive | ours | ours in-process | tooltool.py | system tar/unzip | ours ÷ tooltool.py | ours ÷ system | peak RSS MiB ours | peak RSS MiB tooltool.py |",
+    "| format | archive | ours: wall (cpu) | ours in-process | tooltool.py | system tar/unzip | ours ÷ tooltool.py | ours ÷ system | peak RSS MiB ours | peak RSS MiB tooltool.py |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const format of FORMATS) {
@@ -296,7 +307,10 @@ export async function benchUnpack(options: { runs?: number; out?: string } = {})
   }
   const tarSize = (await Deno.stat(archivePath("tar"))).size / MiB;
   return [
-    `Tree: 8,000 files (+20 links), ${tarSize.toFixed(0)} MiB as tar; median of ${runs} run(s); ` +
+    `Tree: 8,000 files (+20 links), ${
+      tarSize.toFixed(0)
+    } MiB as tar; median of ${runs} run(s) by wall time; ` +
+    "cpu = user + system seconds of the process tree; ratios are of wall times; " +
     `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores; extracted into ${out}.`,
     "",
     ...rows,
