@@ -25,7 +25,7 @@ Deno.test("an unknown option or command gives one error line and exit 2", async 
     const run = await runTool(args, { cwd: dir.path });
     assert.equal(run.code, 2, args.join(" "));
     assert.equal(run.stderr.split("\n")[0]?.startsWith("error: "), true);
-    assert.doesNotMatch(run.stderr, /Uncaught|    at /);
+    assert.doesNotMatch(run.stderr, /Uncaught|\n\s+at /);
   }
 });
 
