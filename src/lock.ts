@@ -18,6 +18,7 @@
  */
 
 import { dirname } from "node:path";
+import { sleep } from "./http.ts";
 
 /** How long a waiter sleeps between tries: from the first to the last value, doubling. */
 const POLL_FIRST_MS = 10;
@@ -116,7 +117,7 @@ export async function acquireLock(path: string, options: AcquireLockOptions): Pr
       told = true;
       options.onWait?.();
     }
-    await pauseFor(pause, options.signal);
+    await sleep(pause, options.signal);
     pause = Math.min(POLL_MAX_MS, pause * 2);
   }
 }
@@ -144,19 +145,4 @@ async function namesSameFile(path: string, file: Deno.FsFile): Promise<boolean> 
   // Windows has no inode numbers; its files cannot be removed while open anyway.
   if (held.ino === null || named.ino === null) return true;
   return held.ino === named.ino && held.dev === named.dev;
-}
-
-function pauseFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    function onAbort() {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
