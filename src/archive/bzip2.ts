@@ -23,8 +23,11 @@ const maxAlphaSize = 258;
 const maxCodeLength = 20;
 const groupSize = 50;
 const maxSelectors = 18002;
-/** Input kept ahead of a block before it is decoded, so a block rarely needs a retry. */
-const lookahead = 4 << 20;
+/**
+ * Input kept ahead of a block before it is decoded: a level-9 block rarely compresses to
+ * more than 900 kB, and one that does is retried with more input.
+ */
+const lookahead = 1100 * 1000;
 const outputSize = 1 << 18;
 
 /** Thrown inside block decoding when the buffered input ends before the block does. */
@@ -46,7 +49,8 @@ function corrupt(detail: string): EntryProblem {
 
 /** Bit-level reader over a buffer that grows as input arrives. */
 class BitInput {
-  buffer = new Uint8Array(0);
+  buffer: Uint8Array = new Uint8Array(0);
+  #storage = new Uint8Array(0);
   position = 0;
   bitBuffer = 0;
   bitCount = 0;
@@ -61,25 +65,39 @@ class BitInput {
     return this.buffer.length - this.position;
   }
 
-  /** Reads more input; false at the end of it. */
-  async more(): Promise<boolean> {
-    if (this.ended) return false;
-    const next = await this.#source.next();
-    if (next.done) {
-      this.ended = true;
-      return false;
-    }
-    const rest = this.buffer.subarray(this.position);
-    const joined = new Uint8Array(rest.length + next.value.length);
-    joined.set(rest);
-    joined.set(next.value, rest.length);
-    this.buffer = joined;
-    this.position = 0;
-    return true;
-  }
-
+  /**
+   * Reads input until `bytes` are buffered or the input ends. The unread rest moves to the
+   * front of one reused buffer, so input makes no garbage (it is copied once, not per block).
+   */
   async fill(bytes: number): Promise<void> {
-    while (this.available < bytes && await this.more());
+    if (this.available >= bytes || this.ended) return;
+    const rest = this.available;
+    if (this.#storage.length < bytes) {
+      const storage = new Uint8Array(Math.max(bytes, this.#storage.length * 2));
+      storage.set(this.buffer.subarray(this.position));
+      this.#storage = storage;
+    } else {
+      // `buffer` is a view of `#storage` from offset 0 once the first fill has run.
+      this.#storage.copyWithin(0, this.position, this.buffer.length);
+    }
+    let length = rest;
+    while (length < bytes) {
+      const next = await this.#source.next();
+      if (next.done) {
+        this.ended = true;
+        break;
+      }
+      const piece = next.value;
+      if (length + piece.length > this.#storage.length) {
+        const storage = new Uint8Array(Math.max(length + piece.length, this.#storage.length * 2));
+        storage.set(this.#storage.subarray(0, length));
+        this.#storage = storage;
+      }
+      this.#storage.set(piece, length);
+      length += piece.length;
+    }
+    this.buffer = this.#storage.subarray(0, length);
+    this.position = 0;
   }
 
   bits(n: number): number {

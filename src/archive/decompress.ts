@@ -34,8 +34,14 @@ export interface DecompressOptions {
 
 /** Read size for archive files: large enough that syscalls do not show in a profile. */
 const readSize = 1 << 20;
-/** Output chunk size for in-process decompressors. */
-const zlibChunkSize = 1 << 18;
+/** Read size when the reads feed a decompressor (smaller pieces keep the allocator from hoarding). */
+const compressedReadSize = 1 << 18;
+/**
+ * Output chunk size for in-process decompressors. 64 KiB rather than 256 KiB took peak RSS
+ * from about 130 to about 105 MB at the same speed: pieces under glibc's 128 KiB mmap
+ * threshold are recycled by malloc instead of piling up until V8 collects them.
+ */
+const zlibChunkSize = 1 << 16;
 
 /**
  * The programs tried, in order, for each compression. The parallel bzip2 implementations
@@ -122,10 +128,10 @@ async function* fileChunks(file: Deno.FsFile, signal: AbortSignal | undefined) {
 async function* freshFileChunks(file: Deno.FsFile, signal: AbortSignal | undefined) {
   for (;;) {
     signal?.throwIfAborted();
-    const buffer = new Uint8Array(readSize);
+    const buffer = new Uint8Array(compressedReadSize);
     const n = await file.read(buffer);
     if (n === null) return;
-    yield n === readSize ? buffer : buffer.subarray(0, n);
+    yield n === compressedReadSize ? buffer : buffer.subarray(0, n);
   }
 }
 
