@@ -310,3 +310,44 @@ Deno.test("unpackArchive() refuses a top-level entry that would replace the arch
     assert.equal((await Deno.stat(`${dir}/tool`)).isFile, true);
   });
 });
+
+Deno.test("unpackArchive() keeps modes the umask would hide and drops the sticky bit", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(
+      `${dir}/m.tar`,
+      tar([
+        { name: "m/", type: "5", mode: 0o1777 },
+        { name: "m/shared", data: "x", mode: 0o666 },
+        { name: "m/private", data: "x", mode: 0o600 },
+        { name: "m/locked/", type: "5", mode: 0o555 },
+      ]),
+    );
+    await unpackArchive(`${dir}/m.tar`, dir);
+    const modes = snapshot(`${dir}/m`);
+    assert.equal(modes["shared"]?.mode, 0o666);
+    assert.equal(modes["private"]?.mode, 0o600);
+    assert.equal(modes["locked"]?.mode, 0o755);
+    assert.equal((await Deno.stat(`${dir}/m`)).mode! & 0o7777, 0o777);
+  });
+});
+
+Deno.test({
+  name: "unpackArchive() stops an external decompressor on abort and leaves nothing behind",
+  ignore: !tools.xz,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const specs = Array.from({ length: 64 }, (_, i) => ({
+        name: `big/f${i}`,
+        data: new Uint8Array(256 * 1024).map((_, j) => (i * 31 + j * 17) % 251),
+      }));
+      await Deno.writeFile(`${dir}/big.tar`, tar(specs));
+      run("xz", ["-0", `${dir}/big.tar`]);
+      const controller = new AbortController();
+      const reason = new Error("interrupted");
+      const unpacking = unpackArchive(`${dir}/big.tar.xz`, dir, { signal: controller.signal });
+      setTimeout(() => controller.abort(reason), 5);
+      await assert.rejects(unpacking, (error) => error === reason);
+      assert.deepEqual(listDirectory(dir), ["big.tar.xz"]);
+    });
+  },
+});
