@@ -26,6 +26,8 @@ const MiB = 1024 * 1024;
 const BENCH_DIR = `${REPO_ROOT}.bench/unpack`;
 const TREE_VERSION = "v1 8000 files";
 const TOOLTOOL_PY_DIR = "/work/ref/client";
+/** Per-process names: two benchmark runs at once (two engineers) must not share files. */
+const RUN_ID = `${Deno.pid}`;
 
 type Format = "tar" | "tar.gz" | "tar.bz2" | "tar.xz" | "tar.zst" | "zip";
 const FORMATS: readonly Format[] = ["tar", "tar.gz", "tar.zst", "tar.xz", "tar.bz2", "zip"];
@@ -82,10 +84,10 @@ async function ensureTree(): Promise<string> {
     // No stamp: generate.
   }
   console.error("generating the benchmark tree (once)...");
-  await Deno.remove(tree, { recursive: true }).catch(() => {});
+  const building = `${tree}.tmp-${RUN_ID}`;
   const next = random(42);
   for (let index = 0; index < 8000; index++) {
-    const directory = `${tree}/payload/dir${index % 40}/sub${index % 7}`;
+    const directory = `${building}/payload/dir${index % 40}/sub${index % 7}`;
     if (index < 280) await Deno.mkdir(directory, { recursive: true });
     const size = index % 160 === 0
       ? Math.floor(2 * MiB + next() * 0.6 * MiB)
@@ -95,6 +97,13 @@ async function ensureTree(): Promise<string> {
       mode: index % 10 === 0 ? 0o755 : 0o644,
     });
     if (index % 400 === 0) await Deno.symlink(`file${index}.bin`, `${directory}/link${index}`);
+  }
+  await Deno.remove(tree, { recursive: true }).catch(() => {});
+  try {
+    await Deno.rename(building, tree);
+  } catch {
+    // Another run finished its identical tree first.
+    await Deno.remove(building, { recursive: true });
   }
   for (const format of FORMATS) await Deno.remove(archivePath(format)).catch(() => {});
   await Deno.writeTextFile(stamp, TREE_VERSION);
@@ -133,19 +142,25 @@ async function ensureArchive(format: Format, tree: string): Promise<boolean> {
   const tarPath = archivePath("tar");
   if (format !== "zip" && !(await exists(tarPath))) {
     if (
-      !(await sh(`tar -cf "${tarPath}.part" payload && mv "${tarPath}.part" "${tarPath}"`, tree))
+      !(await sh(
+        `tar -cf "${tarPath}.part-${RUN_ID}" payload && mv "${tarPath}.part-${RUN_ID}" "${tarPath}"`,
+        tree,
+      ))
     ) return false;
   }
   const commands: Record<Format, string> = {
     "tar": "true",
-    "tar.gz": `gzip -6 -c "${tarPath}" > "${path}.part"`,
-    "tar.bz2": `bzip2 -9 -c "${tarPath}" > "${path}.part"`,
-    "tar.xz": `xz -6 -T2 -c "${tarPath}" > "${path}.part"`,
-    "tar.zst": `zstd -q -3 -c "${tarPath}" > "${path}.part"`,
-    "zip": `zip -q -r -y "${path}.part.zip" payload && mv "${path}.part.zip" "${path}.part"`,
+    "tar.gz": `gzip -6 -c "${tarPath}" > "${path}.part-${RUN_ID}"`,
+    "tar.bz2": `bzip2 -9 -c "${tarPath}" > "${path}.part-${RUN_ID}"`,
+    "tar.xz": `xz -6 -T2 -c "${tarPath}" > "${path}.part-${RUN_ID}"`,
+    "tar.zst": `zstd -q -3 -c "${tarPath}" > "${path}.part-${RUN_ID}"`,
+    "zip":
+      `zip -q -r -y "${path}.part-${RUN_ID}.zip" payload && mv "${path}.part-${RUN_ID}.zip" "${path}.part-${RUN_ID}"`,
   };
   if (format === "tar") return true;
-  if (!(await sh(`${commands[format]} && mv "${path}.part" "${path}"`, tree))) return false;
+  if (!(await sh(`${commands[format]} && mv "${path}.part-${RUN_ID}" "${path}"`, tree))) {
+    return false;
+  }
   return true;
 }
 
@@ -166,7 +181,7 @@ async function measure(command: string[], cwd: string): Promise<Measurement | un
   await Deno.remove(cwd, { recursive: true }).catch(() => {});
   await Deno.mkdir(cwd, { recursive: true });
   await new Deno.Command("sync").output().catch(() => {});
-  const timeFile = `${BENCH_DIR}/time.out`;
+  const timeFile = `${BENCH_DIR}/time-${RUN_ID}.out`;
   const argv = haveTime
     ? ["/usr/bin/time", "-f", "%e %M %U %S", "-o", timeFile, ...command]
     : command;
@@ -259,7 +274,7 @@ function ratio(a: Measurement | undefined, b: Measurement | undefined): string {
 /** Runs the whole comparison and returns a markdown table. */
 export async function benchUnpack(options: { runs?: number; out?: string } = {}): Promise<string> {
   const runs = options.runs ?? 1;
-  const out = options.out ?? `${BENCH_DIR}/out`;
+  const out = `${options.out ?? `${BENCH_DIR}/out`}-${RUN_ID}`;
   const tree = await ensureTree();
   const self = new URL(import.meta.url).pathname;
   const deno = Deno.execPath();
@@ -294,6 +309,7 @@ export async function benchUnpack(options: { runs?: number; out?: string } = {})
       () => measure(format === "zip" ? ["unzip", "-q", archive] : ["tar", "-xf", archive], out),
     );
     await Deno.remove(out, { recursive: true }).catch(() => {});
+    await Deno.remove(`${BENCH_DIR}/time-${RUN_ID}.out`).catch(() => {});
     rows.push(
       `| ${format} | ${size.toFixed(0)} MiB | ${formatSeconds(ours)} | ${
         external ? formatSeconds(inProcess) : "(same)"
