@@ -270,6 +270,7 @@ function readBlock(input: BitInput, block: Block, capacity: number): boolean {
 
   // Code lengths, delta-coded, then canonical decoding tables per group.
   const limits: Int32Array[] = [];
+  const fasts: Int32Array[] = [];
   const bases: Int32Array[] = [];
   const perms: Uint16Array[] = [];
   const minLengths = new Uint8Array(groups);
@@ -313,6 +314,7 @@ function readBlock(input: BitInput, block: Block, capacity: number): boolean {
     bases.push(base);
     perms.push(perm);
     minLengths[t] = minLength;
+    fasts.push(fastTable(limit, base, perm, minLength, alphaSize));
   }
 
   // The symbol stream: Huffman -> RUNA/RUNB run lengths and move-to-front indexes.
@@ -325,6 +327,7 @@ function readBlock(input: BitInput, block: Block, capacity: number): boolean {
   let groupIndex = -1;
   let groupLeft = 0;
   let limit = limits[0]!;
+  let fast = fasts[0]!;
   let base = bases[0]!;
   let perm = perms[0]!;
   let minLength = 0;
@@ -340,6 +343,7 @@ function readBlock(input: BitInput, block: Block, capacity: number): boolean {
       if (++groupIndex >= selectors.length) throw corrupt("too few selectors");
       const group = selectors[groupIndex]!;
       limit = limits[group]!;
+      fast = fasts[group]!;
       base = bases[group]!;
       perm = perms[group]!;
       minLength = minLengths[group]!;
@@ -354,17 +358,27 @@ function readBlock(input: BitInput, block: Block, capacity: number): boolean {
       bitBuffer = (bitBuffer << 8) | buffer[position++]!;
       bitCount += 8;
     }
-    let codeLength = minLength;
-    let code = (bitBuffer >>> (bitCount - codeLength)) & ((1 << codeLength) - 1);
-    while (code > limit[codeLength]!) {
-      if (++codeLength > maxCodeLength) throw corrupt("bad Huffman code");
-      if (codeLength > bitCount) throw new NeedInput();
-      code = (bitBuffer >>> (bitCount - codeLength)) & ((1 << codeLength) - 1);
+    let symbol: number;
+    const entry = bitCount >= fastBits
+      ? fast[(bitBuffer >>> (bitCount - fastBits)) & fastMask]!
+      : 0;
+    if (entry !== 0) {
+      // Codes of up to 10 bits (nearly all of them) in one lookup.
+      bitCount -= entry & 31;
+      symbol = entry >>> 5;
+    } else {
+      let codeLength = minLength;
+      let code = (bitBuffer >>> (bitCount - codeLength)) & ((1 << codeLength) - 1);
+      while (code > limit[codeLength]!) {
+        if (++codeLength > maxCodeLength) throw corrupt("bad Huffman code");
+        if (codeLength > bitCount) throw new NeedInput();
+        code = (bitBuffer >>> (bitCount - codeLength)) & ((1 << codeLength) - 1);
+      }
+      bitCount -= codeLength;
+      const index = code - base[codeLength]!;
+      if (index < 0 || index >= alphaSize) throw corrupt("bad Huffman code");
+      symbol = perm[index]!;
     }
-    bitCount -= codeLength;
-    const index = code - base[codeLength]!;
-    if (index < 0 || index >= alphaSize) throw corrupt("bad Huffman code");
-    const symbol = perm[index]!;
 
     if (symbol <= 1) {
       // RUNA (0) and RUNB (1) spell a run length in bijective base 2.
@@ -386,7 +400,12 @@ function readBlock(input: BitInput, block: Block, capacity: number): boolean {
     if (length >= capacity) throw corrupt("block too long");
     const nn = symbol - 1;
     const moved = mtf[nn]!;
-    mtf.copyWithin(1, 0, nn);
+    if (nn < 16) {
+      // Most indexes are small; a loop beats the call for them.
+      for (let k = nn; k > 0; k--) mtf[k] = mtf[k - 1]!;
+    } else {
+      mtf.copyWithin(1, 0, nn);
+    }
     mtf[0] = moved;
     const value = seqToUnseq[moved]!;
     byteCount[value]!++;
@@ -415,6 +434,38 @@ function readBlock(input: BitInput, block: Block, capacity: number): boolean {
   block.repeat = 0;
   block.crc = 0xffffffff;
   return false;
+}
+
+const fastBits = 10;
+const fastMask = (1 << fastBits) - 1;
+
+/**
+ * A lookup table for one Huffman group: for each 10-bit prefix, `symbol << 5 | length` of
+ * the code it starts with when that code has at most 10 bits, else 0 (decode bit by bit).
+ * Built by running the canonical decoder on each prefix, so both paths agree.
+ */
+function fastTable(
+  limit: Int32Array,
+  base: Int32Array,
+  perm: Uint16Array,
+  minLength: number,
+  alphaSize: number,
+): Int32Array {
+  const table = new Int32Array(1 << fastBits);
+  for (let prefix = 0; prefix < table.length; prefix++) {
+    let length = minLength;
+    if (length > fastBits) continue;
+    let code = prefix >>> (fastBits - length);
+    while (code > limit[length]! && length < fastBits) {
+      length++;
+      code = prefix >>> (fastBits - length);
+    }
+    if (code > limit[length]!) continue;
+    const index = code - base[length]!;
+    if (index < 0 || index >= alphaSize) continue;
+    table[prefix] = (perm[index]! << 5) | length;
+  }
+  return table;
 }
 
 /** Writes the next output of `block` (undoing RLE1) into `output`; 0 when it is complete. */
