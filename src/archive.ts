@@ -217,7 +217,8 @@ export async function unpackArchive(
     return { format, entries: stats.entries, bytes: stats.bytes };
   } catch (error) {
     extractor.abort();
-    if (options.signal?.aborted && error === options.signal.reason) throw error;
+    // Whatever failed after an abort failed because of it (a killed decompressor, say).
+    if (options.signal?.aborted) throw options.signal.reason;
     if (error instanceof EntryProblem) {
       throw new ArchiveError(name, error.message, { entry: error.entry, cause: error });
     }

@@ -194,6 +194,8 @@ async function* childOutput(
   let finished = false;
   try {
     yield* webStream(child.stdout, signal);
+    // Killed on abort, the child's output ends like a normal end: the abort must win.
+    signal?.throwIfAborted();
     finished = true;
   } finally {
     signal?.removeEventListener("abort", onAbort);
