@@ -116,6 +116,10 @@ export function sniffFormat(head: Uint8Array): ArchiveFormat | undefined {
     at(5) === 0
   ) return "tar.xz";
   if (at(0) === 0x28 && at(1) === 0xb5 && at(2) === 0x2f && at(3) === 0xfd) return "tar.zst";
+  // A zstd skippable frame, which pzstd writes first.
+  if ((at(0) & 0xf0) === 0x50 && at(1) === 0x2a && at(2) === 0x4d && at(3) === 0x18) {
+    return "tar.zst";
+  }
   if (at(0) === 0x50 && at(1) === 0x4b && [3, 5, 7].includes(at(2)) && at(3) === at(2) + 1) {
     return "zip";
   }

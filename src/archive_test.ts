@@ -53,6 +53,7 @@ Deno.test("sniffFormat() recognises each format by its magic bytes", () => {
   assert.equal(sniffFormat(new TextEncoder().encode("BZh91AY")), "tar.bz2");
   assert.equal(sniffFormat(bytes(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0)), "tar.xz");
   assert.equal(sniffFormat(bytes(0x28, 0xb5, 0x2f, 0xfd)), "tar.zst");
+  assert.equal(sniffFormat(bytes(0x50, 0x2a, 0x4d, 0x18)), "tar.zst");
   assert.equal(sniffFormat(new TextEncoder().encode("PK\x03\x04")), "zip");
   assert.equal(sniffFormat(new TextEncoder().encode("PK\x05\x06")), "zip");
   assert.equal(sniffFormat(tar([{ name: "a" }])), "tar");
