@@ -6,16 +6,20 @@
  * lives under `<cache>/.tooltool/`, a folder tooltool.py's `purge` leaves alone (it only
  * deletes files at the top level):
  *
- * - `locks/<digest>`: the per-digest lock. Shared while an entry is read or placed,
- *   exclusive while it is downloaded, admitted, evicted or purged.
- * - `tmp/<digest>.part`: the download in progress (only the exclusive holder writes it, so
- *   a job killed with SIGKILL leaves a partial file that the next holder resumes).
- * - `stamps/<digest>.json`: stat stamps of files known to hold this digest.
- * - `used/<digest>`: touched on every use; its mtime is the entry's last use, for purge.
+ * - `tmp/<digest>.part`: the download in progress. Its writer holds an exclusive lock on it,
+ *   so a job killed with SIGKILL leaves a partial file that the next writer resumes.
+ * - `journal`: an append-only log of stat stamps (files known to hold a digest) and uses
+ *   (for the least-recently-used order of `purge`), one JSON object per line.
  *
- * Entries are verified before they are admitted (the download hashed every byte), made
- * read-only, and renamed into place, so no partial or unverified file is ever visible under
- * a digest name. A cache hit is not re-hashed when a stat stamp vouches for the entry (see
+ * Locks (`flock`, see `lock.ts`) are taken on the files themselves, so there are no lock
+ * files to create or clean up: readers hold a shared lock on the entry while they check and
+ * place it; a writer holds an exclusive lock on the part file, and keeps it through the
+ * rename that turns the part file into the entry; eviction and purge take the entry's
+ * exclusive lock. Entries are verified before they are admitted (the download hashed every
+ * byte), made read-only, and renamed into place, so no partial or unverified file is ever
+ * visible under a digest name.
+ *
+ * A cache hit is not re-hashed when a stat stamp vouches for the entry (see
  * `stampVouches`); it is placed in the working tree by a hard link when the cache is on the
  * same file system, else copied.
  *
@@ -32,6 +36,9 @@ export const STATE_DIR = ".tooltool";
 
 /** Recent stamps kept per digest (the entry and the copies in working trees). */
 const MAX_STAMPS = 16;
+
+/** The journal is compacted once it grows past this. */
+const JOURNAL_COMPACT_BYTES = 4 * 1024 * 1024;
 
 /**
  * A file modified this recently may still be being written within the clock's resolution,
@@ -67,12 +74,10 @@ export interface StatStamp {
   readonly recordedAt: number;
 }
 
-/** The stamps file of one digest. */
-interface StampFile {
-  readonly version: 1;
-  readonly size: number;
-  readonly stamps: readonly StatStamp[];
-}
+/** One line of the journal. */
+type JournalRecord =
+  | { readonly type: "stamp"; readonly digest: string; readonly stamp: StatStamp }
+  | { readonly type: "use"; readonly digest: string; readonly at: number };
 
 /**
  * A stamp for a file as `info` describes it, or `undefined` when the platform gives no
@@ -143,7 +148,7 @@ export interface CacheEntryInfo {
   readonly name: string;
   readonly path: string;
   readonly size: number;
-  /** Last use: the newest of the file's mtime (tooltool.py touches it) and our use marker. */
+  /** Last use: the newest of the file's mtime (tooltool.py touches it) and our use records. */
   readonly lastUsedMs: number;
   /** Whether the name is a sha512 digest (other files are tooltool.py-era debris). */
   readonly isDigest: boolean;
@@ -151,33 +156,41 @@ export interface CacheEntryInfo {
 
 const DIGEST_NAME = /^[0-9a-f]{128}$/;
 
+/** Options for waiting on a lock. */
+export interface WaitOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Called once if the lock is not free at once. */
+  readonly onWait?: (() => void) | undefined;
+}
+
 /** A cache folder. Open it with `Cache.open`. */
 export class Cache {
   readonly root: string;
   readonly links: boolean;
   readonly #now: () => number;
   readonly #boot: string;
+  readonly #journal: Journal;
 
   private constructor(root: string, links: boolean, now: () => number, boot: string) {
     this.root = root;
     this.links = links;
     this.#now = now;
     this.#boot = boot;
+    this.#journal = new Journal(join(root, STATE_DIR));
   }
 
-  /** Opens (creating when missing) the cache folder and its state folders. */
+  /** Opens (creating when missing) the cache folder and its state folder. */
   static async open(root: string, options: CacheOptions = {}): Promise<Cache> {
-    // tooltool.py creates the cache as 0700; the state folders follow the cache's own mode.
-    await Deno.mkdir(root, { recursive: true, mode: 0o700 });
-    for (const sub of ["locks", "tmp", "stamps", "used"]) {
-      await Deno.mkdir(join(root, STATE_DIR, sub), { recursive: true });
-    }
-    return new Cache(
+    // tooltool.py creates the cache as 0700; the state folder follows the cache's own mode.
+    await Deno.mkdir(join(root, STATE_DIR, "tmp"), { recursive: true, mode: 0o700 });
+    const cache = new Cache(
       root,
       options.links ?? true,
       options.now ?? Date.now,
       options.boot ?? await readBootId(),
     );
+    await cache.#journal.compactIfLarge((digest) => cache.#hasEntry(digest));
+    return cache;
   }
 
   /** Where the entry for `digest` lives: `<cache>/<digest>`, as in tooltool.py. */
@@ -190,34 +203,43 @@ export class Cache {
     return join(this.root, STATE_DIR, "tmp", `${digest}.part`);
   }
 
-  /** The lock file of `digest`. */
-  lockPath(digest: string): string {
-    return join(this.root, STATE_DIR, "locks", digest);
-  }
-
-  #stampPath(digest: string): string {
-    return join(this.root, STATE_DIR, "stamps", `${digest}.json`);
-  }
-
-  #usedPath(digest: string): string {
-    return join(this.root, STATE_DIR, "used", digest);
-  }
-
-  /** Takes the lock of `digest`, waiting for other holders. */
-  lock(
+  /**
+   * Locks the entry of `digest` — shared to read or place it, exclusive to delete it —
+   * waiting for other holders. `undefined` when there is no entry.
+   */
+  async lockEntry(
     digest: string,
-    options: { exclusive: boolean; signal?: AbortSignal | undefined; onWait?: () => void },
-  ): Promise<FileLock> {
-    return acquireLock(this.lockPath(digest), options);
+    options: WaitOptions & { exclusive: boolean },
+  ): Promise<FileLock | undefined> {
+    try {
+      return await acquireLock(this.entryPath(digest), { ...options, create: false });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
   }
 
-  /** Takes the lock of `digest` if it is free. */
-  tryLock(digest: string, exclusive: boolean): Promise<FileLock | undefined> {
-    return tryLock(this.lockPath(digest), { exclusive });
+  /** Locks the entry of `digest` if that can be done at once (`"busy"` otherwise). */
+  async tryLockEntry(digest: string, exclusive: boolean): Promise<FileLock | "busy" | undefined> {
+    try {
+      return await tryLock(this.entryPath(digest), { exclusive, create: false }) ?? "busy";
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
   }
 
   /**
-   * Checks the entry of `digest` (call with its lock held): missing, valid (by a stamp, or
+   * Takes the right to write `digest`: the exclusive lock on its part file (created when
+   * missing), waiting for another writer to finish. Whatever the file holds is a download
+   * a dead process left, safe to resume.
+   */
+  lockPart(digest: string, options: WaitOptions = {}): Promise<FileLock> {
+    return acquireLock(this.partPath(digest), { ...options, exclusive: true });
+  }
+
+  /**
+   * Checks the entry of `digest` (call with a lock on it): missing, valid (by a stamp, or
    * by hashing it when no stamp vouches or `rehash` is set), or invalid. An entry found
    * valid by hashing is made read-only and stamped, so the next check is a `stat`.
    */
@@ -253,31 +275,42 @@ export class Cache {
   }
 
   /**
-   * Deletes the entry of `digest` and its stamps (call with the exclusive lock held). The
-   * unlink is atomic; a reader that has the file open keeps its bytes.
+   * Deletes the entry of `digest`, waiting for readers to let go of it. The unlink is
+   * atomic; a process that has the file open keeps its bytes.
    */
-  async evict(digest: string): Promise<void> {
-    await removeIfPresent(this.entryPath(digest));
-    await removeIfPresent(this.#stampPath(digest));
+  async evict(digest: string, options: WaitOptions = {}): Promise<void> {
+    const lock = await this.lockEntry(digest, { ...options, exclusive: true });
+    if (lock === undefined) return;
+    try {
+      await removeIfPresent(this.entryPath(digest));
+    } finally {
+      lock.release();
+    }
   }
 
   /**
-   * Admits a verified download (call with the exclusive lock held): makes it read-only,
-   * renames it to its digest name and stamps it.
+   * Admits a verified download (call holding `lockPart`, whose lock then stays on the
+   * entry until released): makes it read-only, renames it to its digest name, stamps it.
    */
   async admit(verifiedPath: string, digest: Sha512): Promise<void> {
     await Deno.chmod(verifiedPath, 0o444);
     const path = this.entryPath(digest);
     await Deno.rename(verifiedPath, path);
     const info = await Deno.stat(path);
-    await this.#addStamp(digest, info.size, stampOf(info, "entry", this.#boot, this.#now()));
+    const stamp = stampOf(info, "entry", this.#boot, this.#now());
+    if (stamp !== undefined) {
+      await this.#journal.append({ type: "stamp", digest, stamp }, {
+        type: "use",
+        digest,
+        at: this.#now(),
+      });
+    }
   }
 
   /**
-   * Puts the entry of `digest` at `destination` (call with its lock held, entry checked):
+   * Puts the entry of `digest` at `destination` (call with a lock on it, entry checked):
    * a hard link when possible, else a copy through a temporary file beside it. Either way
-   * the name appears at once with the whole content. An existing file at `destination` is
-   * replaced.
+   * the name appears at once with the whole content. An existing file is replaced.
    */
   async place(digest: Sha512, destination: string): Promise<Placement> {
     const entry = this.entryPath(digest);
@@ -306,8 +339,8 @@ export class Cache {
       throw error;
     }
     const info = await Deno.stat(destination);
-    const size = info.size;
-    await this.#addStamp(digest, size, stampOf(info, "file", this.#boot, this.#now()));
+    const stamp = stampOf(info, "file", this.#boot, this.#now());
+    if (stamp !== undefined) await this.#journal.append({ type: "stamp", digest, stamp });
     return "copy";
   }
 
@@ -333,11 +366,13 @@ export class Cache {
    * `digest`: the entry itself, a hard link to it, or a copy this tool verified.
    */
   async vouches(path: string, digest: string, info?: Deno.FileInfo): Promise<boolean> {
-    const stamps = await this.#readStamps(digest);
-    if (stamps === undefined || stamps.stamps.length === 0) return false;
     const current = info ?? await Deno.stat(path).catch(() => undefined);
     if (current === undefined) return false;
-    return stamps.stamps.some((stamp) => stampVouches(stamp, current, this.#boot));
+    const matches = (stamps: readonly StatStamp[]) =>
+      stamps.some((stamp) => stampVouches(stamp, current, this.#boot));
+    if (matches(await this.#journal.stamps(digest))) return true;
+    // Another process may have stamped it since the journal was read.
+    return await this.#journal.refresh() && matches(await this.#journal.stamps(digest));
   }
 
   /**
@@ -367,30 +402,18 @@ export class Cache {
     if (after.ino !== before.ino || after.mtime?.getTime() !== before.mtime?.getTime()) return;
     const now = this.#now();
     if (isRacy(after, now)) return;
-    await this.#addStamp(digest, after.size, stampOf(after, kind, this.#boot, now));
+    const stamp = stampOf(after, kind, this.#boot, now);
+    if (stamp !== undefined) await this.#journal.append({ type: "stamp", digest, stamp });
   }
 
   /** Notes that `digest` was used now, for the least-recently-used order of `purge`. */
   async markUsed(digest: string): Promise<void> {
-    const path = this.#usedPath(digest);
-    const now = new Date(this.#now());
-    try {
-      await Deno.utime(path, now, now);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) return;
-      await Deno.writeFile(path, new Uint8Array(0)).catch(() => {});
-    }
-  }
-
-  /** Removes what this tool keeps about `digest` besides the entry (call when purging it). */
-  async forget(digest: string): Promise<void> {
-    await removeIfPresent(this.#stampPath(digest));
-    await removeIfPresent(this.#usedPath(digest));
-    await removeIfPresent(this.partPath(digest));
+    await this.#journal.append({ type: "use", digest, at: this.#now() });
   }
 
   /** Every top-level file of the cache folder, with its size and last use. */
   async entries(): Promise<CacheEntryInfo[]> {
+    const uses = await this.#journal.uses();
     const found: CacheEntryInfo[] = [];
     for await (const item of Deno.readDir(this.root)) {
       if (!item.isFile) continue;
@@ -398,106 +421,200 @@ export class Cache {
       const info = await Deno.stat(path).catch(() => undefined);
       if (info === undefined || !info.isFile) continue;
       const isDigest = DIGEST_NAME.test(item.name);
-      let lastUsedMs = info.mtime?.getTime() ?? 0;
-      if (isDigest) {
-        const used = await Deno.stat(this.#usedPath(item.name)).catch(() => undefined);
-        lastUsedMs = Math.max(lastUsedMs, used?.mtime?.getTime() ?? 0);
-      }
+      const lastUsedMs = Math.max(info.mtime?.getTime() ?? 0, uses.get(item.name) ?? 0);
       found.push({ name: item.name, path, size: info.size, lastUsedMs, isDigest });
     }
     return found;
   }
 
   /**
-   * Files under `.tooltool/` that no live process owns: partial downloads, use markers and
-   * stamps of digests whose entry is gone, and lock files nobody holds. Each is removed
-   * under its digest's exclusive lock, so nothing in use is touched. Returns bytes freed.
+   * Removes partial downloads no live process is writing (their writer holds a lock) and
+   * old debris under `.tooltool/`, then compacts the journal to the entries that remain.
+   * Returns what it removed.
    */
   async sweep(): Promise<{ files: number; bytes: number }> {
     let files = 0;
     let bytes = 0;
-    const digests = new Set<string>();
-    for (const sub of ["tmp", "stamps", "used", "locks"]) {
-      for await (const item of readDirIfPresent(join(this.root, STATE_DIR, sub))) {
-        const digest = digestOfStateFile(sub, item.name);
-        if (digest !== undefined) {
-          digests.add(digest);
-          continue;
-        }
-        // A temp file of an interrupted stamp write, or debris: removed once clearly old.
-        const path = join(this.root, STATE_DIR, sub, item.name);
-        const info = await Deno.lstat(path).catch(() => undefined);
-        if (info?.isFile && this.#now() - (info.mtime?.getTime() ?? 0) > 3_600_000) {
+    const tmp = join(this.root, STATE_DIR, "tmp");
+    for await (const item of readDirIfPresent(tmp)) {
+      const path = join(tmp, item.name);
+      const info = await Deno.lstat(path).catch(() => undefined);
+      if (info === undefined || !info.isFile) continue;
+      if (item.name.endsWith(".part")) {
+        const lock = await tryLock(path, { exclusive: true, create: false }).catch(() => undefined);
+        if (lock === undefined) continue;
+        try {
           await removeIfPresent(path);
-          files++;
-          bytes += info.size;
+        } finally {
+          lock.release();
         }
+      } else if (this.#now() - (info.mtime?.getTime() ?? 0) > 3_600_000) {
+        await removeIfPresent(path);
+      } else {
+        continue;
       }
+      files++;
+      bytes += info.size;
     }
-    for (const digest of digests) {
-      const lock = await this.tryLock(digest, true);
-      if (lock === undefined) continue;
-      try {
-        const part = await Deno.stat(this.partPath(digest)).catch(() => undefined);
-        if (part !== undefined) {
-          await removeIfPresent(this.partPath(digest));
-          files++;
-          bytes += part.size;
-        }
-        const entry = await Deno.stat(this.entryPath(digest)).catch(() => undefined);
-        if (entry === undefined) {
-          await removeIfPresent(this.#stampPath(digest));
-          await removeIfPresent(this.#usedPath(digest));
-          await lock.removeFile();
-        }
-      } finally {
-        lock.release();
-      }
-    }
+    await this.compact();
     return { files, bytes };
   }
 
-  async #readStamps(digest: string): Promise<StampFile | undefined> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.#stampPath(digest));
-    } catch {
-      return undefined;
-    }
-    try {
-      const parsed = JSON.parse(text) as StampFile;
-      if (parsed.version !== 1 || !Array.isArray(parsed.stamps)) return undefined;
-      return parsed;
-    } catch {
-      // A damaged stamps file only means hashing again.
-      return undefined;
-    }
+  /** Rewrites the journal with only what concerns entries still in the cache. */
+  async compact(): Promise<void> {
+    await this.#journal.compact((digest) => this.#hasEntry(digest));
   }
 
-  async #addStamp(digest: string, size: number, stamp: StatStamp | undefined): Promise<void> {
-    if (stamp === undefined) return;
-    const existing = await this.#readStamps(digest);
-    const others = (existing?.size === size ? existing.stamps : []).filter((old) =>
-      !(old.dev === stamp.dev && old.ino === stamp.ino) && old.boot === stamp.boot
-    );
-    const stamps = [stamp, ...others].slice(0, MAX_STAMPS);
-    const file: StampFile = { version: 1, size, stamps };
-    // Stamps are a hint, not data: a lost or stale one only costs a hash, so no fsync, and
-    // two writers racing simply leave one of the two versions.
-    const path = this.#stampPath(digest);
-    const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-    try {
-      await Deno.writeTextFile(temp, JSON.stringify(file));
-      await Deno.rename(temp, path);
-    } catch {
-      await removeIfPresent(temp);
-    }
+  #hasEntry(digest: string): Promise<boolean> {
+    return Deno.stat(this.entryPath(digest)).then(() => true, () => false);
   }
 }
 
 /**
- * A fresh temporary name beside `path`, hidden, recognisable as ours (`.NAME.tooltool-XXXX.part`)
- * so leftovers of a killed run can be found and removed.
+ * The append-only log of stamps and uses under `.tooltool/`. Appends are single `write`s
+ * to a file opened with `O_APPEND`, so lines from concurrent processes do not interleave;
+ * reading picks up where it left off, and a half-written last line is left for later.
+ * Stamps are a hint, not data: a lost line only costs a hash, so nothing is fsynced.
+ */
+class Journal {
+  readonly #dir: string;
+  readonly #path: string;
+  #stamps = new Map<string, StatStamp[]>();
+  #uses = new Map<string, number>();
+  /** Bytes of the current journal file already read, and that file's inode. */
+  #offset = 0;
+  #ino: number | null = null;
+  #loaded = false;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.#path = join(dir, "journal");
+  }
+
+  async stamps(digest: string): Promise<readonly StatStamp[]> {
+    if (!this.#loaded) await this.refresh();
+    return this.#stamps.get(digest) ?? [];
+  }
+
+  async uses(): Promise<ReadonlyMap<string, number>> {
+    await this.refresh();
+    return this.#uses;
+  }
+
+  async append(...records: JournalRecord[]): Promise<void> {
+    for (const record of records) this.#remember(record);
+    const text = records.map((record) => JSON.stringify(record) + "\n").join("");
+    try {
+      using file = await Deno.open(this.#path, { append: true, create: true });
+      await file.write(new TextEncoder().encode(text));
+    } catch {
+      // A read-only cache, say: only the speed-up is lost.
+    }
+  }
+
+  /** Reads what was appended since the last read; true when there was anything new. */
+  async refresh(): Promise<boolean> {
+    this.#loaded = true;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.#path, { read: true });
+    } catch {
+      return false;
+    }
+    try {
+      const info = await file.stat();
+      if (info.ino !== this.#ino || info.size < this.#offset) {
+        // Compacted (a new file) since the last read: start over.
+        this.#ino = info.ino;
+        this.#offset = 0;
+        this.#stamps = new Map();
+        this.#uses = new Map();
+      }
+      if (info.size === this.#offset) return false;
+      await file.seek(this.#offset, Deno.SeekMode.Start);
+      const bytes = new Uint8Array(info.size - this.#offset);
+      let filled = 0;
+      while (filled < bytes.length) {
+        const read = await file.read(bytes.subarray(filled));
+        if (read === null) break;
+        filled += read;
+      }
+      const text = new TextDecoder().decode(bytes.subarray(0, filled));
+      const end = text.lastIndexOf("\n");
+      if (end < 0) return false;
+      for (const line of text.slice(0, end).split("\n")) {
+        const record = parseRecord(line);
+        if (record !== undefined) this.#remember(record);
+      }
+      this.#offset += new TextEncoder().encode(text.slice(0, end + 1)).length;
+      return true;
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Rewrites the journal keeping the recent stamps and last use of digests still wanted. */
+  async compact(keep: (digest: string) => Promise<boolean>): Promise<void> {
+    // One compaction at a time; a busy lock means another process is doing it.
+    using lock = await tryLock(join(this.#dir, "journal.lock"), { exclusive: true });
+    if (lock === undefined) return;
+    await this.refresh();
+    const lines: string[] = [];
+    const digests = new Set([...this.#stamps.keys(), ...this.#uses.keys()]);
+    for (const digest of digests) {
+      if (!(await keep(digest))) continue;
+      for (const stamp of this.#stamps.get(digest) ?? []) {
+        lines.push(JSON.stringify({ type: "stamp", digest, stamp }));
+      }
+      const at = this.#uses.get(digest);
+      if (at !== undefined) lines.push(JSON.stringify({ type: "use", digest, at }));
+    }
+    const temp = `${this.#path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+    try {
+      await Deno.writeTextFile(temp, lines.map((line) => line + "\n").join(""));
+      await Deno.rename(temp, this.#path);
+    } catch {
+      await removeIfPresent(temp).catch(() => {});
+    }
+    this.#ino = null;
+    this.#offset = 0;
+    await this.refresh();
+  }
+
+  /** Compacts when the journal has grown large (called on open by fetch). */
+  async compactIfLarge(keep: (digest: string) => Promise<boolean>): Promise<void> {
+    const size = await Deno.stat(this.#path).then((info) => info.size, () => 0);
+    if (size > JOURNAL_COMPACT_BYTES) await this.compact(keep);
+  }
+
+  #remember(record: JournalRecord): void {
+    if (record.type === "use") {
+      this.#uses.set(record.digest, Math.max(record.at, this.#uses.get(record.digest) ?? 0));
+      return;
+    }
+    const { stamp } = record;
+    const others = (this.#stamps.get(record.digest) ?? []).filter((old) =>
+      !(old.dev === stamp.dev && old.ino === stamp.ino)
+    );
+    this.#stamps.set(record.digest, [stamp, ...others].slice(0, MAX_STAMPS));
+  }
+}
+
+function parseRecord(line: string): JournalRecord | undefined {
+  try {
+    const value = JSON.parse(line) as JournalRecord;
+    if (typeof value.digest !== "string") return undefined;
+    if (value.type === "use" && typeof value.at === "number") return value;
+    if (value.type === "stamp" && typeof value.stamp?.ino === "number") return value;
+  } catch {
+    // A torn line (a writer killed mid-append): skip it.
+  }
+  return undefined;
+}
+
+/**
+ * A fresh temporary name beside `path`, hidden, recognisable as ours
+ * (`.NAME.tooltool-XXXXXXXX.part`) so leftovers of a killed run can be found and removed.
  */
 export function tempPathBeside(path: string): string {
   return join(dirname(path), `.${basename(path)}.tooltool-${crypto.randomUUID().slice(0, 8)}.part`);
@@ -506,14 +623,6 @@ export function tempPathBeside(path: string): string {
 /** Whether a file name is one of our temporary files (see `tempPathBeside`). */
 export function isTempName(name: string): boolean {
   return /^\..+\.tooltool-[0-9a-f]{8}\.part$/.test(name);
-}
-
-/** The digest a file under `.tooltool/<sub>/` belongs to, if it is one of ours. */
-function digestOfStateFile(sub: string, name: string): string | undefined {
-  const suffix = sub === "tmp" ? ".part" : sub === "stamps" ? ".json" : "";
-  if (!name.endsWith(suffix)) return undefined;
-  const digest = name.slice(0, name.length - suffix.length);
-  return DIGEST_NAME.test(digest) ? digest : undefined;
 }
 
 /** Whether a hard link failed because links are impossible here (so copy instead). */

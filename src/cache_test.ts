@@ -126,9 +126,32 @@ async function withCache(
 
 Deno.test("Cache.open() creates the state folder inside the cache", () =>
   withCache(async ({ cache }) => {
-    for (const sub of ["locks", "tmp", "stamps", "used"]) {
-      assert.ok((await Deno.stat(join(cache.root, STATE_DIR, sub))).isDirectory);
-    }
+    assert.ok((await Deno.stat(join(cache.root, STATE_DIR, "tmp"))).isDirectory);
+  }));
+
+Deno.test("lockEntry() shares an entry between readers and reports a missing one", () =>
+  withCache(async ({ cache, digest, content }) => {
+    assert.equal(await cache.lockEntry(digest, { exclusive: false }), undefined);
+    await Deno.writeFile(cache.entryPath(digest), content);
+    using first = await cache.lockEntry(digest, { exclusive: false });
+    using second = await cache.lockEntry(digest, { exclusive: false });
+    assert.ok(first && second);
+    assert.equal(await cache.tryLockEntry(digest, true), "busy");
+  }));
+
+Deno.test("lockPart() lets one writer at a time hold a digest's part file", () =>
+  withCache(async ({ cache, digest }) => {
+    const first = await cache.lockPart(digest);
+    let taken = false;
+    const waiting = cache.lockPart(digest).then((lock) => {
+      taken = true;
+      return lock;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(taken, false);
+    first.release();
+    using second = await waiting;
+    assert.ok(second.held);
   }));
 
 Deno.test("checkEntry() reports a missing entry", () =>
@@ -183,13 +206,25 @@ Deno.test("checkEntry() finds a truncated entry without hashing it", () =>
 
 Deno.test("admit() makes a verified download a read-only, stamped entry", () =>
   withCache(async ({ cache, digest, content }) => {
-    const part = cache.partPath(digest);
-    await Deno.writeFile(part, content);
-    await cache.admit(part, digest);
+    using part = await cache.lockPart(digest);
+    await Deno.writeFile(part.path, content);
+    await cache.admit(part.path, digest);
     const entry = await Deno.stat(cache.entryPath(digest));
     assert.equal((entry.mode ?? 0) & 0o777, 0o444);
     assert.ok(await cache.vouches(cache.entryPath(digest), digest));
-    await assert.rejects(Deno.stat(part), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(part.path), Deno.errors.NotFound);
+    // The writer's lock moved with the file: readers wait until it lets go.
+    assert.equal(await cache.tryLockEntry(digest, false), "busy");
+  }));
+
+Deno.test("a stamp recorded by one process is seen by another that opened the cache earlier", () =>
+  withCache(async ({ cache, digest, content }) => {
+    const other = await Cache.open(cache.root, { boot: BOOT, now: () => Date.now() + 60_000 });
+    assert.equal(await other.vouches(cache.entryPath(digest), digest), false);
+    const part = cache.partPath(digest);
+    await Deno.writeFile(part, content);
+    await cache.admit(part, digest);
+    assert.ok(await other.vouches(cache.entryPath(digest), digest));
   }));
 
 Deno.test("place() hard-links the entry, so a stamp vouches for the working-tree file", () =>
@@ -296,15 +331,29 @@ Deno.test("entries() lists top-level files with their last use, ignoring the sta
     assert.equal(byName.get("stray.txt")?.isDigest, false);
   }));
 
-Deno.test("sweep() removes a partial download nobody holds, and keeps one being written", () =>
+Deno.test("sweep() removes a partial download nobody writes, and keeps one being written", () =>
   withCache(async ({ cache, digest, content }) => {
     const other = sha512Hex("other");
     await Deno.writeFile(cache.partPath(digest), content.subarray(0, 100));
-    await Deno.writeFile(cache.partPath(other), content.subarray(0, 50));
-    using _writing = await cache.tryLock(other, true);
+    using writing = await cache.lockPart(other);
+    await Deno.writeFile(writing.path, content.subarray(0, 50));
     const swept = await cache.sweep();
     assert.deepEqual(swept, { files: 1, bytes: 100 });
     await assert.rejects(Deno.stat(cache.partPath(digest)), Deno.errors.NotFound);
     assert.equal((await Deno.stat(cache.partPath(other))).size, 50);
-    await assert.rejects(Deno.stat(cache.lockPath(digest)), Deno.errors.NotFound);
+  }));
+
+Deno.test("compact() keeps only what concerns entries still in the cache", () =>
+  withCache(async ({ cache, digest, content }) => {
+    await Deno.writeFile(cache.entryPath(digest), content);
+    await cache.checkEntry(digest, content.length);
+    const gone = sha512Hex("gone");
+    await cache.markUsed(gone);
+    await cache.markUsed(digest);
+    await cache.compact();
+    const journal = await Deno.readTextFile(join(cache.root, STATE_DIR, "journal"));
+    assert.ok(journal.includes(digest));
+    assert.ok(!journal.includes(gone));
+    const reopened = await Cache.open(cache.root, { boot: BOOT });
+    assert.ok(await reopened.vouches(cache.entryPath(digest), digest));
   }));

@@ -224,45 +224,71 @@ async function viaCache(
 ): Promise<Obtained> {
   const { digest, size } = record;
   const { signal, model } = options;
+  let told = false;
   const onWait = () => {
     model.setState(file, "waiting");
-    options.log.info(`${record.filename}: waiting for another process that is fetching it`);
+    if (!told) {
+      options.log.info(`${record.filename}: waiting for another process that is fetching it`);
+    }
+    told = true;
     options.changed?.();
   };
-  {
-    using _shared = await cache.lock(digest, { exclusive: false, signal, onWait });
+  // Rarely more than one round: only when the entry vanishes (a purge) between steps.
+  for (let round = 0;; round++) {
+    const found = await fromCache(cache, record, destination, file, options, onWait);
+    if (found !== "absent" && found !== "damaged") return found;
+    using part = await cache.lockPart(digest, { signal, onWait });
+    // Another job may have filled (or fixed) the entry while this one waited.
     const state = await cache.checkEntry(digest, size, { rehash: options.rehash, signal });
-    if (state.kind === "valid") {
-      return await placeFromCache(cache, record, destination, file, options);
+    if (state.kind === "valid" && round < 3) {
+      await part.removeFile();
+      continue;
     }
+    if (state.kind === "invalid") {
+      options.log.warn(
+        `The cached copy of "${record.filename}" (${
+          cache.entryPath(digest)
+        }) is damaged (${state.reason}): removing it and fetching the file again`,
+      );
+      await cache.evict(digest, { signal });
+    }
+    let result;
+    try {
+      result = await download(record, part.path, file, options, true);
+      // The lock stays with the file through the rename: readers wait until it is placed.
+      await cache.admit(part.path, digest);
+    } catch (error) {
+      await part.removeFile().catch(() => {});
+      throw error;
+    }
+    model.setState(file, "placing");
+    await placeOrExplain(cache, record, destination);
+    return { source: "network", bytes: result.received, attempts: result.attempts };
   }
-  using _exclusive = await cache.lock(digest, { exclusive: true, signal, onWait });
-  // Another job may have filled (or fixed) the entry while this one waited.
-  const state = await cache.checkEntry(digest, size, { rehash: options.rehash, signal });
-  if (state.kind === "valid") {
-    return await placeFromCache(cache, record, destination, file, options);
-  }
-  if (state.kind === "invalid") {
-    options.log.warn(
-      `The cached copy of "${record.filename}" (${
-        cache.entryPath(digest)
-      }) is damaged (${state.reason}): removing it and fetching the file again`,
-    );
-    await cache.evict(digest);
-  }
-  const part = cache.partPath(digest);
-  let result;
-  try {
-    result = await download(record, part, file, options, true);
-    await cache.admit(part, digest);
-  } catch (error) {
-    await removeIfPresent(part).catch(() => {});
-    throw error;
-  }
-  model.setState(file, "placing");
-  await placeOrExplain(cache, record, destination);
-  await cache.markUsed(digest);
-  return { source: "network", bytes: result.received, attempts: result.attempts };
+}
+
+/** The entry placed from the cache, or why not. */
+async function fromCache(
+  cache: Cache,
+  record: FileRecord,
+  destination: string,
+  file: FileProgress,
+  options: FetchOptions,
+  onWait: () => void,
+): Promise<Obtained | "absent" | "damaged"> {
+  using entry = await cache.lockEntry(record.digest, {
+    exclusive: false,
+    signal: options.signal,
+    onWait,
+  });
+  if (entry === undefined) return "absent";
+  const state = await cache.checkEntry(record.digest, record.size, {
+    rehash: options.rehash,
+    signal: options.signal,
+  });
+  if (state.kind === "missing") return "absent";
+  if (state.kind === "invalid") return "damaged";
+  return await placeFromCache(cache, record, destination, file, options);
 }
 
 async function placeFromCache(

@@ -72,15 +72,23 @@ export class FileLock implements Disposable {
 export interface LockOptions {
   /** Exclusive (one holder) or shared (any number of shared holders, no exclusive one). */
   readonly exclusive: boolean;
+  /**
+   * Create the file (and its folder) when missing (default). With `false` the file must
+   * exist — it is locked read-only, as is, and `Deno.errors.NotFound` is thrown otherwise.
+   */
+  readonly create?: boolean | undefined;
 }
 
 /**
  * Takes the lock at once, or returns `undefined` when another holder has it in a
- * conflicting mode. Creates the lock file (and its directory) when missing.
+ * conflicting mode. Creates the lock file (and its directory) when missing, unless
+ * `create` is false.
  */
 export async function tryLock(path: string, options: LockOptions): Promise<FileLock | undefined> {
   for (;;) {
-    const file = await openLockFile(path);
+    const file = options.create === false
+      ? await Deno.open(path, { read: true })
+      : await openLockFile(path);
     let locked = false;
     try {
       locked = await file.tryLock(options.exclusive);

@@ -6,9 +6,10 @@
  * Added: `--max-size GB` (delete until the entries total at most GB) and `--max-age DAYS`
  * (delete entries unused for longer); with either of them, `-s 0` no longer means "all".
  *
- * Safe while other jobs run: each entry is deleted under its digest's exclusive lock, taken
- * without waiting, so an entry being downloaded, checked or placed is skipped and reported,
- * never pulled from under a reader. Working-tree files hard-linked to an entry keep their
+ * Safe while other jobs run: each entry is deleted under its exclusive lock, taken without
+ * waiting, so an entry being checked or placed (or just admitted) is skipped and reported,
+ * never pulled from under a reader; partial downloads are only removed when their writer is
+ * gone. Working-tree files hard-linked to an entry keep their
  * content; their disk space is only freed once the last link goes, which is why the report
  * tells removed bytes from freed bytes.
  *
@@ -148,6 +149,7 @@ export async function purgeCache(cache: Cache, options: PurgeOptions): Promise<P
       await remove(item(entry, "space"));
     }
   }
+  if (removed.length > 0) await cache.compact();
   const removedNames = new Set(removed.map((entry) => entry.name));
   const left = entries.filter((entry) => !removedNames.has(entry.name));
   return {
@@ -164,19 +166,17 @@ export async function purgeCache(cache: Cache, options: PurgeOptions): Promise<P
 
 /**
  * Deletes one top-level file of the cache. A digest entry is deleted under its exclusive
- * lock (undefined when another process holds it), with what `.tooltool/` keeps about it.
- * Returns the bytes given back to the file system (0 when other links keep the data).
+ * lock, taken only if free at once (undefined when another process is reading or placing
+ * it). Returns the bytes given back to the file system (0 when other links keep the data).
  */
 async function removeEntry(cache: Cache, candidate: PurgeItem): Promise<number | undefined> {
   const path = cache.entryPath(candidate.name);
   if (!/^[0-9a-f]{128}$/.test(candidate.name)) return await unlinkCounting(path);
-  const lock = await cache.tryLock(candidate.name, true);
-  if (lock === undefined) return undefined;
+  const lock = await cache.tryLockEntry(candidate.name, true);
+  if (lock === "busy") return undefined;
+  if (lock === undefined) return 0;
   try {
-    const freed = await unlinkCounting(path);
-    await cache.forget(candidate.name);
-    await lock.removeFile();
-    return freed;
+    return await unlinkCounting(path);
   } finally {
     lock.release();
   }

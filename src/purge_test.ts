@@ -93,7 +93,7 @@ Deno.test("purgeCache() with no limits empties the cache but keeps its state fol
 Deno.test("purgeCache() keeps an entry another process holds", () =>
   withFilledCache(async (cache, digests) => {
     const busy = digests[0] as string;
-    using _reader = await cache.lock(busy, { exclusive: false });
+    using _reader = await cache.lockEntry(busy, { exclusive: false });
     const result = await purgeCache(cache, { policy: { freeGb: 0 }, freeSpace: () => undefined });
     assert.deepEqual(result.inUse.map((item) => item.name), [busy]);
     assert.equal(result.removed.length, 2);

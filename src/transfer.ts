@@ -257,12 +257,14 @@ async function attemptOnce(
     if (response.body === null) {
       throw new NetworkError(`Cannot fetch "${filename}" from ${origin}: the response has no body`);
     }
-    const reader = response.body.getReader();
+    // A small file needs no more than its size (plus the byte that would reveal a longer body).
+    const body = bodyReader(response.body, Math.min(LANDING_SIZE, size - offset + 1));
     try {
       for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
+        let chunk: Uint8Array | null;
         try {
-          chunk = await reader.read();
+          // One byte more than the manifest allows, so that a longer body is noticed.
+          chunk = await body.read(size - sink.accepted + 1);
         } catch (error) {
           options.signal.throwIfAborted();
           if (stall.signal.aborted) throw stalled();
@@ -273,22 +275,22 @@ async function attemptOnce(
             { cause: error },
           );
         }
-        if (chunk.done) break;
-        if (sink.accepted + chunk.value.length > size) {
-          await reader.cancel().catch(() => {});
+        if (chunk === null) break;
+        if (sink.accepted + chunk.length > size) {
+          await body.cancel();
           await sink.restart();
           options.onPosition?.(0);
           throw new IntegrityError(
             `Cannot fetch "${filename}" from ${origin}: the server sent more than the ${size} bytes the manifest lists`,
           );
         }
-        options.onReceived?.(chunk.value.length);
-        await sink.push(chunk.value);
+        options.onReceived?.(chunk.length);
+        await sink.push(chunk);
         options.onPosition?.(sink.position);
         arm();
       }
     } finally {
-      reader.releaseLock();
+      body.release();
       // Whatever arrived is good to keep for a resume: hash and write it before leaving.
       await sink.flush();
       options.onPosition?.(sink.position);
@@ -368,6 +370,66 @@ export function parseContentRange(value: string | null): ContentRange | undefine
   return { start, end, total: match[3] === "*" ? undefined : Number(match[3]) };
 }
 
+/** Reads a response body chunk by chunk. */
+interface BodyReader {
+  /** The next bytes (at most `limit`), or null at the end; valid until the next call. */
+  read(limit: number): Promise<Uint8Array | null>;
+  cancel(): Promise<void>;
+  release(): void;
+}
+
+/** How much one BYOB read may bring (Deno's fetch gives up to ~256 KiB at a time). */
+const LANDING_SIZE = 256 * 1024;
+
+/**
+ * A BYOB reader when the body is a byte stream (Deno's fetch bodies are): every read lands
+ * in one reused buffer instead of a freshly allocated chunk, which keeps the garbage — and
+ * so the peak RSS — of a multi-GB download small. Its bytes are copied on into the sink at
+ * once, so a failed read (which takes its buffer with it) loses nothing already received.
+ * Other streams are read chunk by chunk.
+ */
+function bodyReader(stream: ReadableStream<Uint8Array>, landingSize: number): BodyReader {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream.
+  }
+  if (byob !== undefined) {
+    const reader = byob;
+    let landing: Uint8Array = new Uint8Array(landingSize);
+    return {
+      async read(limit) {
+        const view = landing.subarray(0, Math.max(1, Math.min(limit, landing.length)));
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read(view);
+        } catch (error) {
+          landing = new Uint8Array(landingSize);
+          throw error;
+        }
+        // The read transferred the buffer: keep using it under its new identity.
+        landing = result.value === undefined
+          ? new Uint8Array(landingSize)
+          : new Uint8Array(result.value.buffer);
+        if (result.done || result.value === undefined) return null;
+        return result.value;
+      },
+      cancel: () => reader.cancel().catch(() => {}),
+      release: () => reader.releaseLock(),
+    };
+  }
+  const reader = stream.getReader();
+  return {
+    async read() {
+      const result = await reader.read();
+      return result.done ? null : result.value;
+    },
+    cancel: () => reader.cancel().catch(() => {}),
+    release: () => reader.releaseLock(),
+  };
+}
+
 /**
  * The file being downloaded plus the running hash of exactly the bytes in it. Chunks are
  * gathered into 1 MiB buffers; a full buffer is hashed and written concurrently while the
@@ -379,7 +441,8 @@ class HashingSink {
   #hasher: Sha512Hasher = createSha512();
   readonly #bufferSize: number;
   #buffer: Uint8Array;
-  #spare: Uint8Array;
+  /** The second buffer, made when a file needs more than one. */
+  #spare: Uint8Array | undefined;
   #fill = 0;
   #inFlight: Promise<void> | undefined;
   /** Bytes written and hashed. */
@@ -395,7 +458,6 @@ class HashingSink {
     this.#filename = filename;
     this.#bufferSize = bufferSize;
     this.#buffer = new Uint8Array(bufferSize);
-    this.#spare = new Uint8Array(bufferSize);
   }
 
   /** Bytes safely in the file and in the hash. */
@@ -445,6 +507,7 @@ class HashingSink {
     await this.#file.seek(0, Deno.SeekMode.Start);
   }
 
+  /** Copies a chunk in. */
   async push(chunk: Uint8Array): Promise<void> {
     this.received += chunk.length;
     this.#accepted += chunk.length;
@@ -460,8 +523,13 @@ class HashingSink {
 
   /** Hashes and writes everything accepted so far. */
   async flush(): Promise<void> {
-    if (this.#fill > 0) await this.#rotate();
     await this.#settle();
+    if (this.#fill > 0) {
+      // Nothing else arrives before this settles, so the buffer needs no swap.
+      this.#start(this.#buffer.subarray(0, this.#fill));
+      this.#fill = 0;
+      await this.#settle();
+    }
   }
 
   /** The digest of everything written; the sink cannot take more bytes after this. */
@@ -473,8 +541,14 @@ class HashingSink {
   async #rotate(): Promise<void> {
     await this.#settle();
     const full = this.#buffer.subarray(0, this.#fill);
-    [this.#buffer, this.#spare] = [this.#spare, this.#buffer];
+    const spare = this.#spare ?? new Uint8Array(this.#bufferSize);
+    [this.#buffer, this.#spare] = [spare, this.#buffer];
     this.#fill = 0;
+    this.#start(full);
+  }
+
+  /** Hashes and writes `full` in the background; `#settle` waits for it. */
+  #start(full: Uint8Array): void {
     // allSettled, not all: the buffer must not be reused while the hash still reads it,
     // even when the write has already failed.
     const inFlight = Promise.allSettled([this.#hasher.updateAsync(full), this.#writeAll(full)])

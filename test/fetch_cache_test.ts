@@ -53,12 +53,7 @@ Deno.test("fetch uses a tooltool.py-style cache entry placed by hand", () =>
     assert.deepEqual(sources(run.stdout), ["cache"]);
     assert.equal(fx.server.requests.length, 0);
     assert.deepEqual(await Deno.readFile(join(fx.work, "a.bin")), content);
-    assert.deepEqual(await listNames(join(fx.cache, STATE_DIR)), [
-      "locks",
-      "stamps",
-      "tmp",
-      "used",
-    ]);
+    assert.deepEqual(await listNames(join(fx.cache, STATE_DIR)), ["journal", "tmp"]);
   }));
 
 Deno.test("fetch evicts a cache entry damaged in place and fetches the file again", () =>

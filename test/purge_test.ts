@@ -14,11 +14,14 @@ async function entriesIn(cache: string): Promise<string[]> {
   return (await listNames(cache)).filter((name) => name !== STATE_DIR);
 }
 
-/** Makes an entry look last used `days` ago, to tooltool.py (mtime) and to us (use marker). */
+/**
+ * Makes an entry look last used `days` ago: its mtime (what tooltool.py goes by) is set back
+ * and our journal of uses is dropped, as if the uses it recorded were that old.
+ */
 async function age(cache: string, digest: string, days: number): Promise<void> {
   const when = new Date(Date.now() - days * DAY_MS);
   await Deno.utime(join(cache, digest), when, when);
-  await Deno.utime(join(cache, STATE_DIR, "used", digest), when, when).catch(() => {});
+  await Deno.remove(join(cache, STATE_DIR, "journal")).catch(() => {});
 }
 
 Deno.test("purge without -c fails and says what is missing", () =>
