@@ -484,7 +484,10 @@ class Journal {
   /** Bytes of the current journal file already read, and that file's inode. */
   #offset = 0;
   #ino: number | null = null;
-  #loaded = false;
+  /** The first read, shared by everyone who asks before it is done. */
+  #initial: Promise<boolean> | undefined;
+  /** Reads run one after the other: each continues from where the previous one stopped. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -492,7 +495,7 @@ class Journal {
   }
 
   async stamps(digest: string): Promise<readonly StatStamp[]> {
-    if (!this.#loaded) await this.refresh();
+    await (this.#initial ??= this.refresh());
     return this.#stamps.get(digest) ?? [];
   }
 
@@ -513,8 +516,13 @@ class Journal {
   }
 
   /** Reads what was appended since the last read; true when there was anything new. */
-  async refresh(): Promise<boolean> {
-    this.#loaded = true;
+  refresh(): Promise<boolean> {
+    const next = this.#tail.then(() => this.#read());
+    this.#tail = next.catch(() => {});
+    return next;
+  }
+
+  async #read(): Promise<boolean> {
     let file: Deno.FsFile;
     try {
       file = await Deno.open(this.#path, { read: true });

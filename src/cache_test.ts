@@ -357,3 +357,21 @@ Deno.test("compact() keeps only what concerns entries still in the cache", () =>
     const reopened = await Cache.open(cache.root, { boot: BOOT });
     assert.ok(await reopened.vouches(cache.entryPath(digest), digest));
   }));
+
+Deno.test("many concurrent lookups while the journal grows all succeed", () =>
+  withCache(async ({ cache }) => {
+    const writer = await Cache.open(cache.root, { boot: BOOT, now: () => Date.now() + 60_000 });
+    const digests: Sha512[] = [];
+    for (let index = 0; index < 40; index++) {
+      const content = new TextEncoder().encode(`file ${index}`);
+      const digest = sha512Hex(content);
+      digests.push(digest);
+      await Deno.writeFile(writer.partPath(digest), content);
+    }
+    const lookups: Promise<boolean>[] = [];
+    for (const digest of digests) {
+      await writer.admit(writer.partPath(digest), digest);
+      lookups.push(cache.vouches(cache.entryPath(digest), digest));
+    }
+    assert.ok((await Promise.all(lookups)).every((vouched) => vouched));
+  }));
