@@ -51,9 +51,9 @@ export interface UnpackOptions {
   /** Stops the extraction; the partial tree is removed and the signal's reason thrown. */
   signal?: AbortSignal;
   /**
-   * Decompress xz and bzip2 with the `xz` / `bzip2` programs when they are installed
-   * (default true); the in-process decompressors are used otherwise, and always for gzip and
-   * zstd, where they are the faster choice.
+   * Decompress xz with the `xz` program and bzip2 with `lbzip2` or `pbzip2` when they are
+   * installed (default true); the in-process decompressors are used otherwise, and always for
+   * gzip, zstd and single-threaded bzip2, where they are the faster choice.
    */
   preferExternalTools?: boolean;
 }

@@ -297,7 +297,6 @@ const compressors: readonly {
   { suffix: "tar.zst", program: "zstd", args: ["-q", "-c"], external: false },
   { suffix: "tar.xz", program: "xz", args: ["-c"], external: true },
   { suffix: "tar.xz", program: "xz", args: ["-c"], external: false },
-  { suffix: "tar.bz2", program: "bzip2", args: ["-c"], external: true },
   { suffix: "tar.bz2", program: "bzip2", args: ["-c"], external: false },
 ];
 

@@ -13,7 +13,8 @@
  * `/usr/bin/time` reports the largest process of the tree (for xz and bzip2 that may be the
  * decompressor child), and the entry prints Deno's own high-water mark from /proc.
  *
- * `deno run -A scripts/bench/unpack.ts [--runs N] [--out DIR]` prints the table; the median
+ * `deno run -A scripts/bench/unpack.ts [--runs N] [--out DIR] [--formats tar.gz,zip]` prints
+ * the table; the median
  * of N runs is shown (default 1: the full set takes a few minutes). `--out /dev/shm/x`
  * extracts into memory, which shows the CPU cost without the disk's.
  *
@@ -272,7 +273,9 @@ function ratio(a: Measurement | undefined, b: Measurement | undefined): string {
 }
 
 /** Runs the whole comparison and returns a markdown table. */
-export async function benchUnpack(options: { runs?: number; out?: string } = {}): Promise<string> {
+export async function benchUnpack(
+  options: { runs?: number; out?: string; formats?: readonly string[] } = {},
+): Promise<string> {
   const runs = options.runs ?? 1;
   const out = `${options.out ?? `${BENCH_DIR}/out`}-${RUN_ID}`;
   const tree = await ensureTree();
@@ -283,6 +286,7 @@ export async function benchUnpack(options: { runs?: number; out?: string } = {})
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const format of FORMATS) {
+    if (options.formats !== undefined && !options.formats.includes(format)) continue;
     if (!(await ensureArchive(format, tree))) {
       rows.push(`| ${format} | n/a (system tool missing) | | | | | | | | |`);
       continue;
@@ -356,8 +360,13 @@ if (import.meta.main) {
       return index >= 0 ? Deno.args[index + 1] : undefined;
     };
     const out = option("--out");
+    const formats = option("--formats")?.split(",");
     console.log(
-      await benchUnpack({ runs: Number(option("--runs") ?? 1), ...(out ? { out } : {}) }),
+      await benchUnpack({
+        runs: Number(option("--runs") ?? 1),
+        ...(out ? { out } : {}),
+        ...(formats ? { formats } : {}),
+      }),
     );
   }
 }

@@ -51,6 +51,15 @@ Deno.test({
 });
 
 Deno.test({
+  name: "decompressBzip2() matches bzip2 -9 on 900 kB blocks of text, runs and noise",
+  ignore: !haveBzip2,
+  async fn() {
+    const data = sample(2_600_000, 6);
+    assert.deepEqual(await decompress(await bzip2(data, 9), 1 << 18), data);
+  },
+});
+
+Deno.test({
   name: "decompressBzip2() survives input split at every kind of boundary",
   ignore: !haveBzip2,
   async fn() {
