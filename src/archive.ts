@@ -200,13 +200,8 @@ export async function unpackArchive(
   try {
     temporary = await Deno.makeTempDir({ dir: workDir, prefix: ".tooltool-unpack-" });
   } catch (error) {
-    throw new ArchiveError(
-      name,
-      `cannot create a directory in "${workDir}": ${errorMessage(error)}`,
-      {
-        cause: error,
-      },
-    );
+    const detail = `cannot create a directory in "${workDir}": ${errorMessage(error)}`;
+    throw new ArchiveError(name, detail, { cause: error });
   }
   const extractor = new Extractor(temporary);
   try {
@@ -229,7 +224,11 @@ export async function unpackArchive(
     if (error instanceof ToolError) throw error;
     throw new ArchiveError(name, errorMessage(error), { cause: error });
   } finally {
-    removeTree(temporary);
+    try {
+      removeTree(temporary);
+    } catch {
+      // Best effort: the error being thrown, if any, matters more than a leftover.
+    }
   }
 }
 
