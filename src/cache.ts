@@ -251,7 +251,7 @@ export class Cache {
     const path = this.entryPath(digest);
     let info: Deno.FileInfo;
     try {
-      info = await Deno.stat(path);
+      info = Deno.statSync(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
       throw error;
@@ -268,7 +268,7 @@ export class Cache {
       return { kind: "invalid", reason: "its sha512 does not match" };
     }
     if (info.mode !== null && (info.mode & 0o222) !== 0) {
-      await Deno.chmod(path, info.mode & ~0o222 & 0o7777);
+      Deno.chmodSync(path, info.mode & ~0o222 & 0o7777);
     }
     await this.#stampAfterHash(path, digest, info, "entry");
     return { kind: "valid", checked: "hash" };
@@ -293,10 +293,12 @@ export class Cache {
    * entry until released): makes it read-only, renames it to its digest name, stamps it.
    */
   async admit(verifiedPath: string, digest: Sha512): Promise<void> {
-    await Deno.chmod(verifiedPath, 0o444);
+    // Metadata calls are synchronous in this module: microseconds on a local disk, where an
+    // asynchronous call costs two thread hand-offs (a third of the time of 200 small files).
+    Deno.chmodSync(verifiedPath, 0o444);
     const path = this.entryPath(digest);
-    await Deno.rename(verifiedPath, path);
-    const info = await Deno.stat(path);
+    Deno.renameSync(verifiedPath, path);
+    const info = Deno.statSync(path);
     const stamp = stampOf(info, "entry", this.#boot, this.#now());
     if (stamp !== undefined) {
       await this.#journal.append({ type: "stamp", digest, stamp }, {
@@ -316,7 +318,7 @@ export class Cache {
     const entry = this.entryPath(digest);
     if (this.links) {
       try {
-        await Deno.link(entry, destination);
+        Deno.linkSync(entry, destination);
         return "link";
       } catch (error) {
         if (error instanceof Deno.errors.AlreadyExists) {
@@ -338,7 +340,7 @@ export class Cache {
       await removeIfPresent(temp);
       throw error;
     }
-    const info = await Deno.stat(destination);
+    const info = Deno.statSync(destination);
     const stamp = stampOf(info, "file", this.#boot, this.#now());
     if (stamp !== undefined) await this.#journal.append({ type: "stamp", digest, stamp });
     return "copy";
@@ -347,13 +349,13 @@ export class Cache {
   async #linkOver(entry: string, destination: string): Promise<boolean> {
     const temp = tempPathBeside(destination);
     try {
-      await Deno.link(entry, temp);
+      Deno.linkSync(entry, temp);
     } catch (error) {
       if (cannotLink(error)) return false;
       throw error;
     }
     try {
-      await Deno.rename(temp, destination);
+      Deno.renameSync(temp, destination);
       return true;
     } catch (error) {
       await removeIfPresent(temp);
@@ -366,7 +368,7 @@ export class Cache {
    * `digest`: the entry itself, a hard link to it, or a copy this tool verified.
    */
   async vouches(path: string, digest: string, info?: Deno.FileInfo): Promise<boolean> {
-    const current = info ?? await Deno.stat(path).catch(() => undefined);
+    const current = info ?? statOrUndefined(path);
     if (current === undefined) return false;
     const matches = (stamps: readonly StatStamp[]) =>
       stamps.some((stamp) => stampVouches(stamp, current, this.#boot));
@@ -386,7 +388,7 @@ export class Cache {
   }
 
   async #isEntryInode(digest: string, info: Deno.FileInfo): Promise<boolean> {
-    const entry = await Deno.stat(this.entryPath(digest)).catch(() => undefined);
+    const entry = statOrUndefined(this.entryPath(digest));
     return entry !== undefined && entry.ino === info.ino && entry.dev === info.dev &&
       info.mode !== null && (info.mode & 0o222) === 0;
   }
@@ -397,7 +399,7 @@ export class Cache {
     before: Deno.FileInfo,
     kind: StatStamp["kind"],
   ): Promise<void> {
-    const after = await Deno.stat(path).catch(() => undefined);
+    const after = statOrUndefined(path);
     if (after === undefined || after.size !== before.size) return;
     if (after.ino !== before.ino || after.mtime?.getTime() !== before.mtime?.getTime()) return;
     const now = this.#now();
@@ -508,8 +510,9 @@ class Journal {
     for (const record of records) this.#remember(record);
     const text = records.map((record) => JSON.stringify(record) + "\n").join("");
     try {
-      using file = await Deno.open(this.#path, { append: true, create: true });
-      await file.write(new TextEncoder().encode(text));
+      using file = Deno.openSync(this.#path, { append: true, create: true });
+      // One write, so that concurrent appenders' lines never interleave.
+      file.writeSync(new TextEncoder().encode(text));
     } catch {
       // A read-only cache, say: only the speed-up is lost.
     }
@@ -639,6 +642,14 @@ function cannotLink(error: unknown): boolean {
   return code === "EXDEV" || code === "EPERM" || code === "EMLINK" || code === "ENOTSUP" ||
     code === "EOPNOTSUPP" || error instanceof Deno.errors.NotSupported ||
     error instanceof Deno.errors.PermissionDenied;
+}
+
+function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 async function removeIfPresent(path: string): Promise<void> {

@@ -191,7 +191,7 @@ async function checkPresent(
 ): Promise<"valid" | "invalid" | "absent"> {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(destination);
+    info = Deno.statSync(destination);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return "absent";
     throw new ToolError(`Cannot check "${record.filename}": ${describeFsError(error)}`);
@@ -330,7 +330,7 @@ async function downloadBeside(
   using _writing = await tryLock(temp, { exclusive: true });
   try {
     const result = await download(record, temp, file, options, false);
-    await Deno.rename(temp, destination);
+    Deno.renameSync(temp, destination);
     return { source: "network", bytes: result.received, attempts: result.attempts };
   } catch (error) {
     await removeIfPresent(temp).catch(() => {});

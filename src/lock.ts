@@ -84,15 +84,28 @@ export interface LockOptions {
  * conflicting mode. Creates the lock file (and its directory) when missing, unless
  * `create` is false.
  */
-export async function tryLock(path: string, options: LockOptions): Promise<FileLock | undefined> {
+export function tryLock(path: string, options: LockOptions): Promise<FileLock | undefined> {
+  try {
+    return Promise.resolve(tryLockNow(path, options));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * `tryLock`'s work, with synchronous calls: opening, locking without waiting and two
+ * `stat`s take microseconds on a local disk, while each asynchronous call costs two thread
+ * hand-offs — which added up to a third of the time of fetching 200 small files.
+ */
+function tryLockNow(path: string, options: LockOptions): FileLock | undefined {
   for (;;) {
     const file = options.create === false
-      ? await Deno.open(path, { read: true })
-      : await openLockFile(path);
+      ? Deno.openSync(path, { read: true })
+      : openLockFile(path);
     let locked = false;
     try {
-      locked = await file.tryLock(options.exclusive);
-      if (locked && await namesSameFile(path, file)) {
+      locked = file.tryLockSync(options.exclusive);
+      if (locked && namesSameFile(path, file)) {
         return new FileLock(path, options.exclusive, file);
       }
     } catch (error) {
@@ -130,26 +143,28 @@ export async function acquireLock(path: string, options: AcquireLockOptions): Pr
   }
 }
 
-async function openLockFile(path: string): Promise<Deno.FsFile> {
-  const open = () => Deno.open(path, { read: true, write: true, create: true, mode: 0o666 });
+function openLockFile(path: string): Deno.FsFile {
+  const open = () => Deno.openSync(path, { read: true, write: true, create: true, mode: 0o666 });
   try {
-    return await open();
+    return open();
   } catch (error) {
     // flock needs no write access: an existing read-only file (another user's lock file,
     // a read-only cache entry) can still be locked.
-    if (error instanceof Deno.errors.PermissionDenied) return await Deno.open(path, { read: true });
+    if (error instanceof Deno.errors.PermissionDenied) return Deno.openSync(path, { read: true });
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    await Deno.mkdir(dirname(path), { recursive: true });
-    return await open();
+    Deno.mkdirSync(dirname(path), { recursive: true });
+    return open();
   }
 }
 
-async function namesSameFile(path: string, file: Deno.FsFile): Promise<boolean> {
-  const [held, named] = await Promise.all([
-    file.stat(),
-    Deno.stat(path).catch(() => undefined),
-  ]);
-  if (named === undefined) return false;
+function namesSameFile(path: string, file: Deno.FsFile): boolean {
+  const held = file.statSync();
+  let named: Deno.FileInfo;
+  try {
+    named = Deno.statSync(path);
+  } catch {
+    return false;
+  }
   // Windows has no inode numbers; its files cannot be removed while open anyway.
   if (held.ino === null || named.ino === null) return true;
   return held.ino === named.ino && held.dev === named.dev;

@@ -112,18 +112,19 @@ export async function downloadVerified(
   path: string,
   options: DownloadOptions,
 ): Promise<DownloadResult> {
-  using file = await Deno.open(path, { read: true, write: true, create: true });
+  using file = Deno.openSync(path, {
+    read: true,
+    write: true,
+    create: true,
+    truncate: !options.resume,
+  });
   const sink = new HashingSink(
     file,
     options.filename,
     Math.min(BUFFER_SIZE, Math.max(1, options.size)),
   );
   let resumedFrom = 0;
-  if (options.resume) {
-    resumedFrom = await sink.adoptExisting(options.size, options.signal);
-  } else {
-    await sink.restart();
-  }
+  if (options.resume) resumedFrom = await sink.adoptExisting(options.size, options.signal);
   options.onPosition?.(sink.position);
   let attempts = 0;
   let received = 0;
@@ -472,8 +473,9 @@ class HashingSink {
 
   /** Keeps what the file already holds (up to `size`), hashing it; returns its length. */
   async adoptExisting(size: number, signal: AbortSignal): Promise<number> {
-    const length = (await this.#file.stat()).size;
-    if (length === 0 || length >= size) {
+    const length = this.#file.statSync().size;
+    if (length === 0) return 0;
+    if (length >= size) {
       // Nothing to keep, or a complete-looking file that failed before: start clean.
       await this.restart();
       return 0;
