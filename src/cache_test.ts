@@ -208,7 +208,7 @@ Deno.test("admit() makes a verified download a read-only, stamped entry", () =>
   withCache(async ({ cache, digest, content }) => {
     using part = await cache.lockPart(digest);
     await Deno.writeFile(part.path, content);
-    await cache.admit(part.path, digest);
+    cache.admit(part.path, digest);
     const entry = await Deno.stat(cache.entryPath(digest));
     assert.equal((entry.mode ?? 0) & 0o777, 0o444);
     assert.ok(await cache.vouches(cache.entryPath(digest), digest));
@@ -223,7 +223,7 @@ Deno.test("a stamp recorded by one process is seen by another that opened the ca
     assert.equal(await other.vouches(cache.entryPath(digest), digest), false);
     const part = cache.partPath(digest);
     await Deno.writeFile(part, content);
-    await cache.admit(part, digest);
+    cache.admit(part, digest);
     assert.ok(await other.vouches(cache.entryPath(digest), digest));
   }));
 
@@ -231,7 +231,7 @@ Deno.test("place() hard-links the entry, so a stamp vouches for the working-tree
   withCache(async ({ dir, cache, digest, content }) => {
     const part = cache.partPath(digest);
     await Deno.writeFile(part, content);
-    await cache.admit(part, digest);
+    cache.admit(part, digest);
     const destination = join(dir, "tool.bin");
     assert.equal(await cache.place(digest, destination), "link");
     const [placed, entry] = await Promise.all([
@@ -304,13 +304,13 @@ Deno.test("recordVerified() stamps a hashed working-tree file, unless it is racy
     await Deno.writeFile(path, content);
     const before = await Deno.stat(path);
     const racy = await Cache.open(join(dir, "cache"), { boot: BOOT });
-    await racy.recordVerified(path, digest, before);
+    racy.recordVerified(path, digest, before);
     assert.equal(await racy.vouches(path, digest), false, "just written: not stamped");
     const later = await Cache.open(join(dir, "cache"), {
       boot: BOOT,
       now: () => Date.now() + 5_000,
     });
-    await later.recordVerified(path, digest, before);
+    later.recordVerified(path, digest, before);
     assert.ok(await later.vouches(path, digest));
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -322,7 +322,7 @@ Deno.test("entries() lists top-level files with their last use, ignoring the sta
     await Deno.writeFile(cache.entryPath(digest), content);
     await Deno.writeTextFile(join(cache.root, "stray.txt"), "x");
     await Deno.utime(cache.entryPath(digest), 1_000, 1_000);
-    await cache.markUsed(digest);
+    cache.markUsed(digest);
     const entries = await cache.entries();
     const byName = new Map(entries.map((entry) => [entry.name, entry]));
     assert.equal(entries.length, 2);
@@ -348,8 +348,8 @@ Deno.test("compact() keeps only what concerns entries still in the cache", () =>
     await Deno.writeFile(cache.entryPath(digest), content);
     await cache.checkEntry(digest, content.length);
     const gone = sha512Hex("gone");
-    await cache.markUsed(gone);
-    await cache.markUsed(digest);
+    cache.markUsed(gone);
+    cache.markUsed(digest);
     await cache.compact();
     const journal = await Deno.readTextFile(join(cache.root, STATE_DIR, "journal"));
     assert.ok(journal.includes(digest));
@@ -370,7 +370,7 @@ Deno.test("many concurrent lookups while the journal grows all succeed", () =>
     }
     const lookups: Promise<boolean>[] = [];
     for (const digest of digests) {
-      await writer.admit(writer.partPath(digest), digest);
+      writer.admit(writer.partPath(digest), digest);
       lookups.push(cache.vouches(cache.entryPath(digest), digest));
     }
     assert.ok((await Promise.all(lookups)).every((vouched) => vouched));

@@ -211,7 +211,7 @@ async function checkPresent(
   }
   const hashed = await hashFile(destination, { signal: options.signal });
   if (hashed.digest !== record.digest) return "invalid";
-  await cache?.recordVerified(destination, record.digest, info);
+  cache?.recordVerified(destination, record.digest, info);
   return "valid";
 }
 
@@ -256,7 +256,7 @@ async function viaCache(
     try {
       result = await download(record, part.path, file, options, true);
       // The lock stays with the file through the rename: readers wait until it is placed.
-      await cache.admit(part.path, digest);
+      cache.admit(part.path, digest);
     } catch (error) {
       await part.removeFile().catch(() => {});
       throw error;
@@ -301,7 +301,7 @@ async function placeFromCache(
   options.model.setState(file, "placing");
   const how = await placeOrExplain(cache, record, destination);
   options.log.debug(`${record.filename}: ${how === "link" ? "linked" : "copied"} from the cache`);
-  await options.cache?.markUsed(record.digest);
+  options.cache?.markUsed(record.digest);
   return { source: "cache", bytes: 0, attempts: 0 };
 }
 
