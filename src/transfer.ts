@@ -431,21 +431,31 @@ function bodyReader(stream: ReadableStream<Uint8Array>, landingSize: number): Bo
   };
 }
 
+/** Buffers a download may have in flight: one filling, the others being hashed or written. */
+const RING_SIZE = 3;
+
 /**
  * The file being downloaded plus the running hash of exactly the bytes in it. Chunks are
- * gathered into 1 MiB buffers; a full buffer is hashed and written concurrently while the
- * other buffer fills, so network, disk and hashing overlap.
+ * gathered into 1 MiB buffers. A full buffer is handed to two ordered chains — SHA-512 (off
+ * the main thread, with libcrypto) and the file writes — and the next buffer of a ring of
+ * three fills meanwhile, so the network, the hash of one buffer and the write of another all
+ * proceed at once; a buffer is reused only once both its hash and its write are done.
  */
 class HashingSink {
   readonly #file: Deno.FsFile;
   readonly #filename: string;
   #hasher: Sha512Hasher = createSha512();
   readonly #bufferSize: number;
-  #buffer: Uint8Array;
-  /** The second buffer, made when a file needs more than one. */
-  #spare: Uint8Array | undefined;
+  /** The ring; buffers are made as they are first needed (a small file needs one). */
+  readonly #ring: Uint8Array[] = [];
+  /** Per ring slot: the hash and write of what it last held. */
+  readonly #done: (Promise<void> | undefined)[] = [];
+  #slot = 0;
   #fill = 0;
-  #inFlight: Promise<void> | undefined;
+  #hashTail: Promise<void> = Promise.resolve();
+  #writeTail: Promise<void> = Promise.resolve();
+  /** Settles once everything handed over so far is hashed and written (or failed). */
+  #last: Promise<void> | undefined;
   /** Bytes written and hashed. */
   #position = 0;
   /** Bytes in the file, the hash or on their way there: `position` plus what is buffered. */
@@ -458,7 +468,7 @@ class HashingSink {
     this.#file = file;
     this.#filename = filename;
     this.#bufferSize = bufferSize;
-    this.#buffer = new Uint8Array(bufferSize);
+    this.#ring.push(new Uint8Array(bufferSize));
   }
 
   /** Bytes safely in the file and in the hash. */
@@ -471,24 +481,29 @@ class HashingSink {
     return this.#accepted;
   }
 
+  get #buffer(): Uint8Array {
+    return this.#ring[this.#slot] as Uint8Array;
+  }
+
   /** Keeps what the file already holds (up to `size`), hashing it; returns its length. */
   async adoptExisting(size: number, signal: AbortSignal): Promise<number> {
     const length = this.#file.statSync().size;
     if (length === 0) return 0;
     if (length >= size) {
-      // Nothing to keep, or a complete-looking file that failed before: start clean.
+      // A complete-looking file that failed before: start clean.
       await this.restart();
       return 0;
     }
     await this.#file.seek(0, Deno.SeekMode.Start);
+    const buffer = this.#buffer;
     let done = 0;
     while (done < length) {
       signal.throwIfAborted();
       const read = await this.#file.read(
-        this.#buffer.subarray(0, Math.min(this.#bufferSize, length - done)),
+        buffer.subarray(0, Math.min(this.#bufferSize, length - done)),
       );
       if (read === null) break;
-      await this.#hasher.updateAsync(this.#buffer.subarray(0, read));
+      await this.#hasher.updateAsync(buffer.subarray(0, read));
       done += read;
     }
     await this.#file.truncate(done);
@@ -503,6 +518,8 @@ class HashingSink {
     await this.#settle().catch(() => {});
     this.#fill = 0;
     this.#hasher = createSha512();
+    this.#hashTail = Promise.resolve();
+    this.#writeTail = Promise.resolve();
     this.#position = 0;
     this.#accepted = 0;
     await this.#file.truncate(0);
@@ -525,13 +542,12 @@ class HashingSink {
 
   /** Hashes and writes everything accepted so far. */
   async flush(): Promise<void> {
-    await this.#settle();
     if (this.#fill > 0) {
-      // Nothing else arrives before this settles, so the buffer needs no swap.
+      // Nothing else arrives before this settles, so the slot needs no rotation.
       this.#start(this.#buffer.subarray(0, this.#fill));
       this.#fill = 0;
-      await this.#settle();
     }
+    await this.#settle();
   }
 
   /** The digest of everything written; the sink cannot take more bytes after this. */
@@ -539,39 +555,51 @@ class HashingSink {
     return this.#hasher.digest();
   }
 
-  /** Starts hashing and writing the full buffer, after the previous one is done. */
+  /** Hands the full buffer over and moves to the next slot once that slot is free again. */
   async #rotate(): Promise<void> {
-    await this.#settle();
-    const full = this.#buffer.subarray(0, this.#fill);
-    const spare = this.#spare ?? new Uint8Array(this.#bufferSize);
-    [this.#buffer, this.#spare] = [spare, this.#buffer];
+    this.#start(this.#buffer.subarray(0, this.#fill));
     this.#fill = 0;
-    this.#start(full);
+    this.#slot = (this.#slot + 1) % RING_SIZE;
+    const previous = this.#done[this.#slot];
+    if (previous !== undefined) await previous;
+    if (this.#ring[this.#slot] === undefined) {
+      this.#ring[this.#slot] = new Uint8Array(this.#bufferSize);
+    }
   }
 
-  /** Hashes and writes `full` in the background; `#settle` waits for it. */
+  /** Queues `full` on both chains; its slot is busy until both are done. */
   #start(full: Uint8Array): void {
+    const hasher = this.#hasher;
+    const hashed = this.#hashTail.then(() => hasher.updateAsync(full));
+    const written = this.#writeTail.then(() => this.#writeAll(full));
+    this.#hashTail = hashed;
+    this.#writeTail = written;
     // allSettled, not all: the buffer must not be reused while the hash still reads it,
     // even when the write has already failed.
-    const inFlight = Promise.allSettled([this.#hasher.updateAsync(full), this.#writeAll(full)])
-      .then(([hashed, written]) => {
-        if (written.status === "rejected") throw written.reason;
-        if (hashed.status === "rejected") throw hashed.reason;
-        this.#position += full.length;
-      });
-    // Its failure is rethrown where it is awaited (the next rotation or flush); until then it
-    // must not count as an unhandled rejection, which would end the process.
-    inFlight.catch(() => {});
-    this.#inFlight = inFlight;
+    const done = Promise.allSettled([hashed, written]).then(([hash, write]) => {
+      if (write.status === "rejected") throw write.reason;
+      if (hash.status === "rejected") throw hash.reason;
+      this.#position += full.length;
+    });
+    // Its failure is rethrown where it is awaited (a later rotation, or the flush); until
+    // then it must not count as an unhandled rejection, which would end the process.
+    done.catch(() => {});
+    hashed.catch(() => {});
+    written.catch(() => {});
+    this.#done[this.#slot] = done;
+    this.#last = done;
   }
 
+  /** Waits until everything handed over is hashed and written; throws the first failure. */
   async #settle(): Promise<void> {
-    const inFlight = this.#inFlight;
-    if (inFlight === undefined) return;
+    const last = this.#last;
+    if (last === undefined) return;
     try {
-      await inFlight;
+      // Both chains are ordered, so the last buffer is done only after all earlier ones.
+      await last;
     } finally {
-      this.#inFlight = undefined;
+      this.#last = undefined;
+      this.#done.fill(undefined);
     }
   }
 
