@@ -1,0 +1,353 @@
+/**
+ * Fetch benchmark: this tool against tooltool.py 1.4.0 (run with python3 from where it is,
+ * when at hand), side by side in one run, from the same fake server (`scripts/serve.ts` in
+ * its own process) with the same files:
+ *
+ * - big: 1 GiB in 6 files (2 × 400 MiB, 4 × 50 MiB; `.bench/files/`);
+ * - small: 200 files of 100 KiB;
+ * - huge: one 4 GiB file (this tool only: the point is its memory, which must not grow
+ *   with the file).
+ *
+ * The server's storage folder is seeded on disk (each file hard-linked under its digest,
+ * with its record), so no upload is timed or needed. Scenarios, each client with its own
+ * cache folder, run one after the other, alternating which client goes first: cold (empty cache and folder), warm
+ * (cache full, folder empty: the files deleted, as a CI worker's clean checkout), no-op
+ * (every file already present). Wall time and peak RSS of the client (`/usr/bin/time -v`,
+ * else `/proc/<pid>/status` VmHWM). Inputs live under `.bench/` (gitignored).
+ *
+ * `deno run -A scripts/bench/fetch.ts [big] [small] [huge]` or `deno task bench fetch`;
+ * prints a markdown table.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { hashFile } from "../../src/digest.ts";
+import { ensureFile, REPO_ROOT, toolArgs } from "./common.ts";
+
+const MiB = 1024 * 1024;
+const KiB = 1024;
+const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
+const RUNS = 3;
+
+interface Dataset {
+  readonly name: string;
+  readonly files: readonly { readonly path: string; readonly size: number }[];
+  /** Whether tooltool.py runs on it too. */
+  readonly withPeer: boolean;
+}
+
+interface Measured {
+  readonly seconds: number;
+  /** Peak resident set size in bytes, when it could be measured. */
+  readonly peakRss: number | undefined;
+  readonly code: number;
+  readonly stderr: string;
+}
+
+async function datasets(chosen: readonly string[]): Promise<Dataset[]> {
+  const dir = `${REPO_ROOT}.bench/files`;
+  await Deno.mkdir(dir, { recursive: true });
+  const sets: Dataset[] = [];
+  if (chosen.includes("big")) {
+    const big = [
+      ["big1", 400 * MiB],
+      ["big2", 400 * MiB],
+      ["mid1", 50 * MiB],
+      ["mid2", 50 * MiB],
+      ["mid3", 50 * MiB],
+      ["mid4", 50 * MiB],
+    ] as const;
+    for (const [name, size] of big) await ensureFile(join(dir, name), size);
+    sets.push({
+      name: "big (6 files, 1 GiB)",
+      files: big.map(([name, size]) => ({ path: join(dir, name), size })),
+      withPeer: true,
+    });
+  }
+  if (chosen.includes("small")) {
+    const smallDir = `${REPO_ROOT}.bench/small-files`;
+    await Deno.mkdir(smallDir, { recursive: true });
+    const files = [];
+    for (let index = 0; index < 200; index++) {
+      const path = join(smallDir, `small${String(index).padStart(3, "0")}.bin`);
+      await ensureFile(path, 100 * KiB + index);
+      files.push({ path, size: 100 * KiB + index });
+    }
+    sets.push({ name: "small (200 × 100 KiB)", files, withPeer: true });
+  }
+  if (chosen.includes("huge")) {
+    const path = join(dir, "huge4g");
+    await ensureFile(path, 4 * 1024 * MiB);
+    sets.push({
+      name: "huge (1 file, 4 GiB)",
+      files: [{ path, size: 4 * 1024 * MiB }],
+      withPeer: false,
+    });
+  }
+  return sets;
+}
+
+/** A fake server in its own process with its own storage folder. */
+async function startServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      `${REPO_ROOT}scripts/serve.ts`,
+      "--port",
+      "0",
+      "--storage",
+      join(dir, "storage"),
+    ],
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error("the fake server exited before printing its URL");
+    text += value;
+  }
+  reader.releaseLock();
+  return {
+    url: (text.split("\n")[0] ?? "").trim(),
+    async stop() {
+      child.kill("SIGTERM");
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}
+
+/**
+ * Puts the dataset's files in a server storage folder, as the fake server keeps them (a blob
+ * named by digest, hard-linked rather than copied, and its `<digest>.json` record), so the
+ * server serves them from its first request. Returns the manifest records.
+ */
+async function seedStorage(storage: string, dataset: Dataset) {
+  await Deno.mkdir(storage, { recursive: true });
+  const records = [];
+  for (const file of dataset.files) {
+    const { digest, size } = await hashFile(file.path);
+    await Deno.link(file.path, join(storage, digest)).catch((error) => {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    });
+    const record = { digest, size, visibility: "public", instances: ["us-east-1"] };
+    await Deno.writeTextFile(join(storage, `${digest}.json`), JSON.stringify(record));
+    records.push({ filename: file.path.split("/").pop(), size, algorithm: "sha512", digest });
+  }
+  return records;
+}
+
+const hasGnuTime = await Deno.stat("/usr/bin/time").then(() => true, () => false);
+
+/** Runs a command, timing it and measuring its peak RSS. */
+async function measure(command: string, args: string[], cwd: string): Promise<Measured> {
+  const env = { RUST_BACKTRACE: "0", NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+  const start = performance.now();
+  if (hasGnuTime) {
+    const { code, stderr } = await new Deno.Command("/usr/bin/time", {
+      args: ["-v", command, ...args],
+      cwd,
+      env,
+      clearEnv: true,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const seconds = (performance.now() - start) / 1000;
+    const text = new TextDecoder().decode(stderr);
+    const kib = /Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1];
+    return {
+      seconds,
+      peakRss: kib === undefined ? undefined : Number(kib) * 1024,
+      code,
+      stderr: text,
+    };
+  }
+  const child = new Deno.Command(command, {
+    args,
+    cwd,
+    env,
+    clearEnv: true,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let peak = 0;
+  const poll = setInterval(() => {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
+      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
+    } catch {
+      // The process has exited.
+    }
+  }, 50);
+  const { code, stderr } = await child.output();
+  clearInterval(poll);
+  return {
+    seconds: (performance.now() - start) / 1000,
+    peakRss: peak || undefined,
+    code,
+    stderr: new TextDecoder().decode(stderr),
+  };
+}
+
+function hasPython(): boolean {
+  try {
+    return new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+interface Client {
+  readonly name: string;
+  readonly peer: boolean;
+  run(url: string, cache: string, cwd: string): Promise<Measured>;
+}
+
+function clients(python: boolean): Client[] {
+  const [deno, prefix] = toolArgs([]);
+  const list: Client[] = [{
+    name: "tooltool (this)",
+    peer: false,
+    run: (url, cache, cwd) => measure(deno, [...prefix, "--url", url, "fetch", "-c", cache], cwd),
+  }];
+  if (python) {
+    list.push({
+      name: "tooltool.py 1.4.0",
+      peer: true,
+      run: (url, cache, cwd) =>
+        measure("python3", [TOOLTOOL_PY, "--url", url, "fetch", "-c", cache], cwd),
+    });
+  }
+  return list;
+}
+
+const SCENARIOS = ["cold", "warm", "no-op"] as const;
+type Scenario = typeof SCENARIOS[number];
+
+interface Row {
+  readonly dataset: string;
+  readonly client: string;
+  readonly scenario: Scenario;
+  readonly runs: Measured[];
+}
+
+/** Empties a folder but for its manifest. */
+async function emptyFolder(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name !== "manifest.tt") await Deno.remove(join(dir, entry.name), { recursive: true });
+  }
+}
+
+async function runDataset(dataset: Dataset, available: Client[], root: string): Promise<Row[]> {
+  const serverDir = await Deno.makeTempDir({ dir: root, prefix: "server-" });
+  const records = await seedStorage(join(serverDir, "storage"), dataset);
+  const server = await startServer(serverDir);
+  const rows: Row[] = [];
+  try {
+    const manifest = JSON.stringify(records, null, 2);
+    const participants = available.filter((client) => !client.peer || dataset.withPeer);
+    for (const client of participants) {
+      for (const scenario of SCENARIOS) {
+        rows.push({ dataset: dataset.name, client: client.name, scenario, runs: [] });
+      }
+    }
+    for (let run = 0; run < RUNS; run++) {
+      // Alternate which client goes first, so neither always gets the warmer page cache.
+      const order = run % 2 === 0 ? participants : [...participants].reverse();
+      for (const client of order) {
+        const work = join(root, "work");
+        const cache = join(root, "cache");
+        await Deno.remove(work, { recursive: true }).catch(() => {});
+        await Deno.remove(cache, { recursive: true }).catch(() => {});
+        await Deno.mkdir(work);
+        await Deno.writeTextFile(join(work, "manifest.tt"), manifest);
+        for (const scenario of SCENARIOS) {
+          if (scenario === "warm") await emptyFolder(work);
+          const result = await client.run(server.url, cache, work);
+          if (result.code !== 0) {
+            const errors = result.stderr.split("\n").filter((line) =>
+              /^(error|hint|warning):/.test(line)
+            );
+            console.error(
+              `${client.name} ${scenario} failed:\n${
+                errors.join("\n") || result.stderr.slice(-2000)
+              }`,
+            );
+          }
+          rows.find((row) => row.client === client.name && row.scenario === scenario)?.runs.push(
+            result,
+          );
+        }
+      }
+    }
+    await Deno.remove(join(root, "work"), { recursive: true }).catch(() => {});
+    await Deno.remove(join(root, "cache"), { recursive: true }).catch(() => {});
+  } finally {
+    await server.stop();
+    await Deno.remove(serverDir, { recursive: true }).catch(() => {});
+  }
+  return rows;
+}
+
+function best(row: Row | undefined): number {
+  return Math.min(...(row?.runs ?? []).map((run) => run.seconds));
+}
+
+function format(rows: readonly Row[]): string[] {
+  return rows.map((row) => {
+    const ok = row.runs.every((run) => run.code === 0);
+    const times = row.runs.map((run) => run.seconds.toFixed(2)).join(", ");
+    const rss = Math.max(...row.runs.map((run) => run.peakRss ?? 0));
+    const peer = rows.find((other) =>
+      other.dataset === row.dataset && other.scenario === row.scenario && other !== row &&
+      other.client.startsWith("tooltool.py")
+    );
+    const speedup = row.client.startsWith("tooltool (") && peer !== undefined
+      ? `${(best(peer) / best(row)).toFixed(1)}×`
+      : "";
+    return `| ${row.dataset} | ${row.scenario} | ${row.client} | ${times} | ${
+      best(row).toFixed(2)
+    } | ${speedup} | ${rss ? (rss / MiB).toFixed(0) : "?"} | ${ok ? "ok" : "FAILED"} |`;
+  });
+}
+
+/** Runs the benchmark (`which`: datasets among big, small, huge) and returns a markdown table. */
+export async function benchFetch(
+  which: readonly string[] = ["big", "small", "huge"],
+): Promise<string> {
+  const sets = await datasets(which);
+  const python = await Deno.stat(TOOLTOOL_PY).then(() => hasPython(), () => false);
+  const available = clients(python);
+  const root = `${REPO_ROOT}.bench/fetch`;
+  await Deno.remove(root, { recursive: true }).catch(() => {});
+  await Deno.mkdir(root, { recursive: true });
+  const rows: Row[] = [];
+  try {
+    for (const dataset of sets) rows.push(...await runDataset(dataset, available, root));
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+  const cpus = navigator.hardwareConcurrency ?? "?";
+  return [
+    `Fetch from the local fake server (own process), each client with its own cache folder; ` +
+    `${RUNS} runs each, alternating; ${cpus} CPUs. cold: empty cache and folder; warm: cache ` +
+    `full, folder emptied; no-op: every file present. Speed-up: tooltool.py's best / ours.`,
+    "",
+    "| files | scenario | client | runs (s) | best (s) | speed-up | peak RSS (MiB) | result |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...format(rows),
+    ...(python ? [] : ["", `tooltool.py not measured: ${TOOLTOOL_PY} or python3 is missing`]),
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  const which = Deno.args.length > 0 ? Deno.args : ["big", "small", "huge"];
+  console.log(await benchFetch(which));
+}
