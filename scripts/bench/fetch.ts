@@ -10,9 +10,9 @@
  *
  * The server's storage folder is seeded on disk (each file hard-linked under its digest,
  * with its record), so no upload is timed or needed. Scenarios, each client with its own
- * cache folder, run one after the other, alternating which client goes first: cold (empty cache and folder), warm
- * (cache full, folder empty: the files deleted, as a CI worker's clean checkout), no-op
- * (every file already present). Wall time and peak RSS of the client (`/usr/bin/time -v`,
+ * cache folder, in this order, the clients alternating which goes first: cold (empty cache
+ * and folder), warm (cache full, folder empty: the files deleted, as a CI worker's clean
+ * checkout), no-op (every file already present). Wall time and peak RSS of the client (`/usr/bin/time -v`,
  * else `/proc/<pid>/status` VmHWM). Inputs live under `.bench/` (gitignored).
  *
  * `deno run -A scripts/bench/fetch.ts [big] [small] [huge]` or `deno task bench fetch`;
