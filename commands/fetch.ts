@@ -40,6 +40,7 @@ const DEFAULT_HEARTBEAT_MS = 20_000;
 
 /** Fetches the manifest's files; see the module documentation. */
 export const fetchCommand: CommandFunction = async (args, options, ctx) => {
+  const started = performance.now();
   const records = await readManifest(options.manifest, { cwd: ctx.cwd });
   const { selected, unknown } = selectRecords(records, args);
   const credentials = await loadCredentials(
@@ -114,7 +115,7 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
     renderer.stop();
   }
   outcomes.push(...unknown.map((filename) => notInManifest(filename, options.manifest)));
-  report(outcomes, ctx);
+  report(outcomes, (performance.now() - started) / 1000, ctx);
 };
 
 /** The records to fetch: all, or those FILEs name; FILEs the manifest lacks are failures. */
@@ -170,7 +171,8 @@ function chooseRenderer(model: ProgressModel, ctx: Context): ProgressRenderer {
 
 function terminalColumns(): number {
   try {
-    return Deno.consoleSize().columns;
+    // A pseudo-terminal may report 0 columns: assume the classic width then.
+    return Deno.consoleSize().columns || 80;
   } catch {
     return 80;
   }
@@ -193,7 +195,7 @@ async function loadUnpacker(): Promise<Unpacker> {
 }
 
 /** The summary, each failure with its hint, the `--json` report, and the verdict. */
-function report(outcomes: readonly FileOutcome[], ctx: Context): void {
+function report(outcomes: readonly FileOutcome[], seconds: number, ctx: Context): void {
   const { output } = ctx;
   const failed = outcomes.filter((outcome) => outcome.error !== null);
   if (output.json) {
@@ -212,7 +214,7 @@ function report(outcomes: readonly FileOutcome[], ctx: Context): void {
       })),
     });
   }
-  output.info(summary(outcomes));
+  output.info(summary(outcomes, seconds));
   if (failed.length === 0) return;
   for (const outcome of failed) {
     output.error(outcome.error ?? "failed");
@@ -228,20 +230,19 @@ function report(outcomes: readonly FileOutcome[], ctx: Context): void {
   );
 }
 
-function summary(outcomes: readonly FileOutcome[]): string {
+function summary(outcomes: readonly FileOutcome[], seconds: number): string {
   const count = (source: FileOutcome["source"]) =>
     outcomes.filter((outcome) => outcome.error === null && outcome.source === source);
   const downloaded = count("network");
   const bytes = downloaded.reduce((sum, outcome) => sum + outcome.bytes, 0);
-  const seconds = Math.max(0, ...downloaded.map((outcome) => outcome.seconds));
   const parts = [
-    `${downloaded.length} downloaded${
-      downloaded.length > 0 ? ` (${formatBytes(bytes)}, ${formatDuration(seconds)})` : ""
-    }`,
+    `${downloaded.length} downloaded${downloaded.length > 0 ? ` (${formatBytes(bytes)})` : ""}`,
     `${count("cache").length} from the cache`,
     `${count("present").length} already present`,
   ];
   const failed = outcomes.filter((outcome) => outcome.error !== null).length;
   if (failed > 0) parts.push(`${failed} failed`);
-  return `Fetch: ${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
+  return `Fetch: ${outcomes.length} file${outcomes.length === 1 ? "" : "s"} in ${
+    formatDuration(seconds)
+  }: ${parts.join(", ")}`;
 }

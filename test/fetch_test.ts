@@ -22,7 +22,7 @@ Deno.test("fetch downloads every file of the manifest, verified, and prints noth
     assert.match(run.stderr, /^Downloaded a\.bin: 293 KiB in /m);
     assert.match(
       run.stderr,
-      /^Fetch: 2 files: 2 downloaded \(293 KiB, .*\), 0 from the cache, 0 already present$/m,
+      /^Fetch: 2 files in [\d.]+s: 2 downloaded \(293 KiB\), 0 from the cache, 0 already present$/m,
     );
   }));
 
