@@ -23,7 +23,7 @@
 
 import { join } from "node:path";
 import { hashFile } from "../../src/digest.ts";
-import { ensureFile, REPO_ROOT, toolArgs } from "./common.ts";
+import { ensureFile, hasPython, measure, type Measured, REPO_ROOT, toolArgs } from "./common.ts";
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -35,14 +35,6 @@ interface Dataset {
   readonly files: readonly { readonly path: string; readonly size: number }[];
   /** Whether tooltool.py runs on it too. */
   readonly withPeer: boolean;
-}
-
-interface Measured {
-  readonly seconds: number;
-  /** Peak resident set size in bytes, when it could be measured. */
-  readonly peakRss: number | undefined;
-  readonly code: number;
-  readonly stderr: string;
 }
 
 async function datasets(chosen: readonly string[]): Promise<Dataset[]> {
@@ -141,67 +133,6 @@ async function seedStorage(storage: string, dataset: Dataset) {
     records.push({ filename: file.path.split("/").pop(), size, algorithm: "sha512", digest });
   }
   return records;
-}
-
-const hasGnuTime = await Deno.stat("/usr/bin/time").then(() => true, () => false);
-
-/** Runs a command, timing it and measuring its peak RSS. */
-async function measure(command: string, args: string[], cwd: string): Promise<Measured> {
-  const env = { RUST_BACKTRACE: "0", NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
-  const start = performance.now();
-  if (hasGnuTime) {
-    const { code, stderr } = await new Deno.Command("/usr/bin/time", {
-      args: ["-v", command, ...args],
-      cwd,
-      env,
-      clearEnv: true,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    const seconds = (performance.now() - start) / 1000;
-    const text = new TextDecoder().decode(stderr);
-    const kib = /Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1];
-    return {
-      seconds,
-      peakRss: kib === undefined ? undefined : Number(kib) * 1024,
-      code,
-      stderr: text,
-    };
-  }
-  const child = new Deno.Command(command, {
-    args,
-    cwd,
-    env,
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
-    } catch {
-      // The process has exited.
-    }
-  }, 50);
-  const { code, stderr } = await child.output();
-  clearInterval(poll);
-  return {
-    seconds: (performance.now() - start) / 1000,
-    peakRss: peak || undefined,
-    code,
-    stderr: new TextDecoder().decode(stderr),
-  };
-}
-
-function hasPython(): boolean {
-  try {
-    return new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
 }
 
 interface Client {

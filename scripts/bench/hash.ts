@@ -9,7 +9,7 @@
  */
 
 import { createSha512, sha512Backend } from "../../src/digest.ts";
-import { ensureFile, medianOf, REPO_ROOT, timeCommand, toolArgs } from "./common.ts";
+import { ensureFile, exists, medianOf, REPO_ROOT, timeCommand, toolArgs } from "./common.ts";
 
 const MiB = 1024 * 1024;
 const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
@@ -167,15 +167,6 @@ export async function benchHash(): Promise<string> {
   return [header, header.map(() => "---"), ...rows].map((row) => `| ${row.join(" | ")} |`).join(
     "\n",
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 if (import.meta.main) console.log(await benchHash());

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { REPO_ROOT } from "./common.ts";
+import { exists, REPO_ROOT } from "./common.ts";
 
 const MiB = 1024 * 1024;
 const BENCH_DIR = `${REPO_ROOT}.bench/unpack`;
@@ -124,15 +124,6 @@ async function sh(script: string, cwd: string): Promise<boolean> {
   })
     .output();
   return success;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Archives the tree with the system tools; `false` when a tool is missing. */

@@ -13,7 +13,7 @@
 
 import { join } from "node:path";
 import { hashFile } from "../../src/digest.ts";
-import { ensureFile, REPO_ROOT, toolArgs } from "./common.ts";
+import { ensureFile, hasPython, measure, type Measured, REPO_ROOT, toolArgs } from "./common.ts";
 
 const MiB = 1024 * 1024;
 const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
@@ -29,16 +29,6 @@ const TOTAL = FILES.reduce((sum, [, size]) => sum + size, 0);
 const UPLOAD_EXPIRES_SECONDS = 2;
 const RUNS = 2;
 const CLIENT = { clientId: "bench", accessToken: "bench-token" };
-
-interface Measured {
-  readonly seconds: number;
-  /** Peak resident set size in bytes, when it could be measured. */
-  readonly peakRss: number | undefined;
-  /** User + system CPU seconds of the client, when they could be measured. */
-  readonly cpuSeconds: number | undefined;
-  readonly code: number;
-  readonly stderr: string;
-}
 
 /** Where the inputs are: the given files, made if missing, hard-linked into a work dir. */
 async function prepareWorkspace(): Promise<string> {
@@ -108,74 +98,6 @@ async function startServer(): Promise<{ url: string; stop(): Promise<void> }> {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
-}
-
-const hasGnuTime = await Deno.stat("/usr/bin/time").then(() => true, () => false);
-
-/** Runs a command, timing it and measuring its peak RSS. */
-async function measure(command: string, args: string[], cwd: string): Promise<Measured> {
-  const env = { RUST_BACKTRACE: "0", NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
-  const start = performance.now();
-  if (hasGnuTime) {
-    const { code, stderr } = await new Deno.Command("/usr/bin/time", {
-      args: ["-v", command, ...args],
-      cwd,
-      env,
-      clearEnv: true,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    const seconds = (performance.now() - start) / 1000;
-    const text = new TextDecoder().decode(stderr);
-    const kib = /Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1];
-    const user = /User time \(seconds\): ([\d.]+)/.exec(text)?.[1];
-    const system = /System time \(seconds\): ([\d.]+)/.exec(text)?.[1];
-    return {
-      seconds,
-      peakRss: kib === undefined ? undefined : Number(kib) * 1024,
-      cpuSeconds: user === undefined || system === undefined
-        ? undefined
-        : Number(user) + Number(system),
-      code,
-      stderr: text,
-    };
-  }
-  const child = new Deno.Command(command, {
-    args,
-    cwd,
-    env,
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-      const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      peak = Math.max(peak, kib * 1024);
-    } catch {
-      // The process has exited.
-    }
-  }, 50);
-  const { code, stderr } = await child.output();
-  clearInterval(poll);
-  return {
-    seconds: (performance.now() - start) / 1000,
-    peakRss: peak || undefined,
-    cpuSeconds: undefined,
-    code,
-    stderr: new TextDecoder().decode(stderr),
-  };
-}
-
-function hasPython(): boolean {
-  try {
-    return new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
 }
 
 interface Row {
