@@ -18,7 +18,10 @@ import {
   networkReason,
   type ProblemDocument,
 } from "./errors.ts";
+import { sleep } from "./sleep.ts";
 import { VERSION } from "./version.ts";
+
+export { sleep };
 
 /** The User-Agent of every request. */
 export const USER_AGENT = `tooltool-deno/${VERSION}`;
@@ -302,22 +305,6 @@ export function backoffDelayMs(
 ): number {
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** attempt);
   return Math.round(ceiling * (0.5 + random() / 2));
-}
-
-/** Waits, or throws the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    function onAbort() {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** How `withRetries` behaves. */

@@ -18,7 +18,7 @@
  */
 
 import { dirname } from "node:path";
-import { sleep } from "./http.ts";
+import { sleep } from "./sleep.ts";
 
 /** How long a waiter sleeps between tries: from the first to the last value, doubling. */
 const POLL_FIRST_MS = 10;
