@@ -13,6 +13,7 @@ import { type CommandName, parseArgs } from "./commands/parse_args.ts";
 import type { CommandFunction } from "./commands/options.ts";
 import type { Context } from "./src/context.ts";
 import { errorMessage, ExitCode, InterruptedError, ToolError } from "./src/errors.ts";
+import { safeText } from "./src/display.ts";
 import { Output, type Verbosity } from "./src/output.ts";
 
 const COMMANDS: Record<CommandName, () => Promise<CommandFunction>> = {
@@ -45,23 +46,29 @@ function safeWrite(stream: typeof Deno.stdout | typeof Deno.stderr, text: string
   }
 }
 
+/** One `label: text` line on stderr, escaped and redacted as every other message is. */
+function printLine(label: string, text: string): void {
+  safeWrite(Deno.stderr, `${label}: ${safeText(text)}\n`);
+}
+
 function printError(error: unknown, verbose: boolean): void {
   if (error instanceof ToolError) {
-    safeWrite(Deno.stderr, `error: ${error.message}\n`);
-    if (error.hint !== undefined) safeWrite(Deno.stderr, `hint: ${error.hint}\n`);
-    if (verbose && error.cause !== undefined) {
-      safeWrite(Deno.stderr, `cause: ${errorMessage(error.cause)}\n`);
-    }
+    printLine("error", error.message);
+    if (error.hint !== undefined) printLine("hint", error.hint);
+    if (verbose && error.cause !== undefined) printLine("cause", errorMessage(error.cause));
     return;
   }
   // Deno's own errors (a file that vanished, a permission) are still the user's to fix.
   if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
-    safeWrite(Deno.stderr, `error: ${errorMessage(error)}\n`);
+    printLine("error", errorMessage(error));
     return;
   }
-  safeWrite(Deno.stderr, `error: internal error: ${errorMessage(error)}\n`);
-  safeWrite(Deno.stderr, "hint: this is a bug in tooltool; please report it with the -v output\n");
-  if (verbose && error instanceof Error && error.stack) safeWrite(Deno.stderr, `${error.stack}\n`);
+  printLine("error", `internal error: ${errorMessage(error)}`);
+  printLine("hint", "this is a bug in tooltool; please report it with the -v output");
+  if (verbose && error instanceof Error && error.stack) {
+    // A stack is several lines: each is escaped on its own.
+    for (const line of error.stack.split("\n")) safeWrite(Deno.stderr, `${safeText(line)}\n`);
+  }
 }
 
 function readEnv(name: string): string | undefined {

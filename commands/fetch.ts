@@ -219,7 +219,7 @@ function report(outcomes: readonly FileOutcome[], seconds: number, ctx: Context)
   for (const outcome of failed) {
     output.error(outcome.error ?? "failed");
     const hint = outcome.cause instanceof ToolError ? outcome.cause.hint : undefined;
-    if (hint !== undefined) output.writeStderr(`hint: ${hint}\n`);
+    if (hint !== undefined) output.hint(hint);
   }
   const names = failed.map((outcome) => outcome.filename).join(", ");
   throw new PartialFailureError(

@@ -3,8 +3,16 @@
  * reports), stderr carries chatter (progress, warnings, summaries). Levels follow
  * tooltool.py's `-q` / `-v`. The writers are injected, so tests capture both streams.
  *
+ * Every line written through a levelled method, `data` or `report` goes through
+ * `src/display.ts` first: secrets in URLs are redacted and control characters escaped, so
+ * whatever a server, manifest or archive put into a message cannot drive the terminal or
+ * forge lines in a CI log. Only `writeStderr` is raw, for progress renderers' own cursor
+ * codes (they escape the names they embed).
+ *
  * @module
  */
+
+import { safeJson, safeText } from "./display.ts";
 
 /** How much chatter goes to stderr. */
 export type Verbosity = "quiet" | "normal" | "verbose";
@@ -36,34 +44,47 @@ export class Output {
     this.#writeStderr = options.writeStderr;
   }
 
-  /** One line of data on stdout (suppressed in `--json` mode, where only the report is data). */
+  /**
+   * One line of data on stdout (suppressed in `--json` mode, where only the report is data).
+   * Tabs are kept, as column separators; other controls are escaped.
+   */
   data(line: string): void {
-    if (!this.json) this.#writeStdout(line + "\n");
+    if (!this.json) this.#writeStdout(safeText(line, { keepTabs: true }) + "\n");
   }
 
-  /** The machine-readable report, pretty-printed, on stdout. */
+  /** The machine-readable report, pretty-printed, on stdout (see `safeJson`). */
   report(value: unknown): void {
-    this.#writeStdout(JSON.stringify(value, null, 2) + "\n");
+    this.#writeStdout(safeJson(value) + "\n");
   }
 
   /** Normal progress chatter; hidden by `-q`. */
   info(message: string): void {
-    if (this.verbosity !== "quiet") this.#writeStderr(message + "\n");
+    if (this.verbosity !== "quiet") this.#writeStderr(safeText(message) + "\n");
   }
 
   /** Details only `-v` shows. */
   debug(message: string): void {
-    if (this.verbosity === "verbose") this.#writeStderr(message + "\n");
+    if (this.verbosity === "verbose") this.#writeStderr(safeText(message) + "\n");
   }
 
   /** Something the user should know even with `-q`. */
   warn(message: string): void {
-    this.#writeStderr(`warning: ${message}\n`);
+    this.#writeStderr(`warning: ${safeText(message)}\n`);
   }
 
   /** An error line; used for per-file failures before the summary. */
   error(message: string): void {
-    this.#writeStderr(`error: ${message}\n`);
+    this.#writeStderr(`error: ${safeText(message)}\n`);
+  }
+
+  /** An error's hint, on the line after it (`hint: ...`); shown even with `-q`. */
+  hint(message: string): void {
+    this.#writeStderr(`hint: ${safeText(message)}\n`);
+  }
+
+  /** A line of its own shape (`path:line:col: message`), shown even with `-q`. */
+  line(message: string): void {
+    this.#writeStderr(safeText(message) + "\n");
   }
 
   /** Raw stderr, for progress renderers that manage their own lines. */

@@ -21,6 +21,8 @@ export type FileState =
   | "done"
   | "failed";
 
+import { escapeControls } from "./display.ts";
+
 /** Samples older than this do not count toward a rate. */
 const RATE_WINDOW_MS = 5_000;
 
@@ -245,13 +247,14 @@ const MAX_FILE_LINES = 8;
 
 /**
  * The live display for a terminal: a line per active file, then the total, each cut to
- * `columns - 1` characters so no line wraps (which would break redrawing). Pure.
+ * `columns - 1` characters so no line wraps (which would break redrawing). File names are
+ * escaped (`src/display.ts`): the block goes to the terminal raw, for its cursor codes. Pure.
  */
 export function renderFrame(model: ProgressModel, columns: number): string[] {
   const width = Math.max(20, columns - 1);
   const active = model.files.filter((file) => file.active);
   const lines = active.slice(0, MAX_FILE_LINES).map((file) =>
-    `  ${file.name}: ${describeFile(file)}`
+    `  ${escapeControls(file.name)}: ${describeFile(file)}`
   );
   if (active.length > MAX_FILE_LINES) {
     lines.push(`  ... and ${active.length - MAX_FILE_LINES} more`);
@@ -260,10 +263,11 @@ export function renderFrame(model: ProgressModel, columns: number): string[] {
   return lines.map((line) => line.length > width ? `${line.slice(0, width - 1)}…` : line);
 }
 
-/** The heartbeat line for a log: the total and every file in flight. Pure. */
+/** The heartbeat line for a log: the total and every file in flight (names escaped). Pure. */
 export function renderHeartbeat(model: ProgressModel): string {
   const active = model.files.filter((file) => file.active);
-  const details = active.map((file) => `${file.name}: ${describeFile(file)}`).join("; ");
+  const details = active.map((file) => `${escapeControls(file.name)}: ${describeFile(file)}`)
+    .join("; ");
   return `Progress: ${totalLine(model.totals())}${details === "" ? "" : ` — ${details}`}`;
 }
 

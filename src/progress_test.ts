@@ -130,3 +130,28 @@ Deno.test("TtyRenderer erases its block before printing a message, then redraws"
   assert.equal(screen.split("\x1b[2F\x1b[J").length - 1, 2);
   assert.ok(screen.includes("\x1b[2F\x1b[Jmessage\n  a.bin:"));
 });
+
+Deno.test("renderFrame() and renderHeartbeat() escape control characters in file names", () => {
+  const model = new ProgressModel(clock().now);
+  const file = model.add("a\x1b]0;pwned\x07\r\nerror: fake\u202e.bin", 100);
+  model.setState(file, "downloading");
+  const escaped = String.raw`a\x1b]0;pwned\x07\r\nerror: fake\u202e.bin`;
+  const frame = renderFrame(model, 200);
+  assert.equal(frame[0], `  ${escaped}: 0 B of 100 B (0%), -- B/s`);
+  assert.ok(renderHeartbeat(model).includes(`— ${escaped}: 0 B of 100 B`));
+});
+
+Deno.test("TtyRenderer keeps its own cursor codes while escaping the names it draws", () => {
+  const model = new ProgressModel();
+  const file = model.add("x\x1b[2Jy", 100);
+  model.setState(file, "downloading");
+  let screen = "";
+  const renderer = new TtyRenderer({ model, write: (text) => screen += text, columns: () => 80 });
+  renderer.start();
+  renderer.refresh();
+  renderer.refresh();
+  renderer.stop();
+  assert.ok(screen.includes("\x1b[2F\x1b[J"));
+  assert.ok(!screen.includes("\x1b[2J"));
+  assert.ok(screen.includes(String.raw`x\x1b[2Jy`));
+});

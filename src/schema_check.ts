@@ -60,7 +60,7 @@ export async function validateManifestSchemas(
 ): Promise<void> {
   const results = await checkManifestSchemas(paths, { cwd: ctx.cwd });
   for (const { problems } of results) {
-    for (const problem of problems) ctx.output.writeStderr(formatProblem(problem) + "\n");
+    for (const problem of problems) ctx.output.line(formatProblem(problem));
   }
   if (ctx.output.json) {
     ctx.output.report({
