@@ -52,13 +52,13 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
   const clients = options.urls.map((baseUrl) =>
     new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
   );
-  const regionRefused = new Set<string>();
+  const regionRefused = new Set<ApiClient>();
   const sources = (record: FileRecord): DownloadSource[] =>
     clients.map((client) => ({
-      name: client.baseUrl,
+      name: client.displayName,
       resolve: async () => {
         const target = record.filename;
-        if (options.region === undefined || regionRefused.has(client.baseUrl)) {
+        if (options.region === undefined || regionRefused.has(client)) {
           return await client.resolveDownload(record.digest, { target });
         }
         try {
@@ -72,10 +72,10 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
           ) {
             throw error;
           }
-          if (!regionRefused.has(client.baseUrl)) {
-            regionRefused.add(client.baseUrl);
+          if (!regionRefused.has(client)) {
+            regionRefused.add(client);
             log.warn(
-              `${client.baseUrl} does not accept --region for downloads (${error.message}): fetching without it`,
+              `${client.displayName} does not accept --region for downloads (${error.message}): fetching without it`,
             );
           }
           return await client.resolveDownload(record.digest, { target });

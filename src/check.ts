@@ -9,13 +9,15 @@
  * - with `--internal-digest`: that file is refused (403) to an anonymous caller.
  *
  * Every probe is sent anonymously, without following redirects, so what is checked is what
- * an anonymous client gets. One line per probe on stdout (`ok` / `FAIL`, the URL, what was
- * expected and what came), a `--json` report, and exit 1 when any probe fails.
+ * an anonymous client gets. URLs are shown without userinfo (`displayUrl`). One line per
+ * probe on stdout (`ok` / `FAIL`, the URL, what was expected and what came), a `--json`
+ * report, and exit 1 when any probe fails.
  *
  * @module
  */
 
 import type { Context } from "./context.ts";
+import { displayUrl, withoutUserinfo } from "./display.ts";
 import { networkReason, PartialFailureError, UsageError } from "./errors.ts";
 import { USER_AGENT } from "./http.ts";
 import { isSha512 } from "./manifest.ts";
@@ -223,12 +225,19 @@ async function probeStatus(
   const answer = await send(ctx, timeoutMs, url);
   const expectedText = `${expected}`;
   if (typeof answer === "string") {
-    return [{ name, method: "GET", url: url.href, expected: expectedText, got: answer, ok: false }];
+    return [{
+      name,
+      method: "GET",
+      url: displayUrl(url),
+      expected: expectedText,
+      got: answer,
+      ok: false,
+    }];
   }
   return [{
     name,
     method: "GET",
-    url: url.href,
+    url: displayUrl(url),
     expected: expectedText,
     got: describe(answer),
     ok: answer.status === expected,
@@ -240,7 +249,7 @@ async function probeVersion(ctx: Context, timeoutMs: number, url: URL): Promise<
   const expected = "200 with a JSON version";
   const answer = await send(ctx, timeoutMs, url);
   if (typeof answer === "string") {
-    return [{ name, method: "GET", url: url.href, expected, got: answer, ok: false }];
+    return [{ name, method: "GET", url: displayUrl(url), expected, got: answer, ok: false }];
   }
   let version: unknown;
   try {
@@ -252,7 +261,7 @@ async function probeVersion(ctx: Context, timeoutMs: number, url: URL): Promise<
   const got = answer.status === 200
     ? typeof version === "string" ? `200 (version ${version})` : "200 without a JSON version"
     : describe(answer);
-  return [{ name, method: "GET", url: url.href, expected, got, ok }];
+  return [{ name, method: "GET", url: displayUrl(url), expected, got, ok }];
 }
 
 /** The public file redirects to storage, and storage serves its first byte. */
@@ -261,21 +270,22 @@ async function probePublic(ctx: Context, timeoutMs: number, url: URL): Promise<P
   const expected = "302 to storage";
   const answer = await send(ctx, timeoutMs, url);
   if (typeof answer === "string") {
-    return [{ name, method: "GET", url: url.href, expected, got: answer, ok: false }];
+    return [{ name, method: "GET", url: displayUrl(url), expected, got: answer, ok: false }];
   }
   const location = answer.headers.get("Location");
-  const redirect = { name, method: "GET", url: url.href, expected };
+  const redirect = { name, method: "GET", url: displayUrl(url), expected };
   if (answer.status !== 302 || location === null) {
     return [{ ...redirect, got: describe(answer), ok: false }];
   }
   let storage: URL;
   try {
-    storage = new URL(location, url);
+    // A relative Location would inherit the API's userinfo: storage never gets it.
+    storage = withoutUserinfo(new URL(location, url));
   } catch {
     return [{ ...redirect, got: `302 to an invalid URL`, ok: false }];
   }
   // Only the origin and path: the query is a signature anyone could use until it expires.
-  const shown = `${storage.origin}${storage.pathname}`;
+  const shown = displayUrl(`${storage.origin}${storage.pathname}`);
   const results: ProbeResult[] = [{ ...redirect, got: `302 to ${shown}`, ok: true }];
   const blob = await send(ctx, timeoutMs, storage, { Range: "bytes=0-0" });
   const storageProbe = {

@@ -6,6 +6,12 @@
  * download points at a storage origin, and credentials must never travel there. Callers
  * fetch the storage URL themselves, unsigned.
  *
+ * A base URL may carry userinfo (`https://user:password@mirror/`, for a proxy that wants
+ * Basic auth). It is a secret: the client keeps it private and shows `displayName`
+ * (`https://***@mirror/`) in every message. It is sent as `Authorization: Basic` to the API
+ * only, and only on requests no Taskcluster credentials sign (one `Authorization` header
+ * cannot carry both); storage URLs never get it (see `resolveDownload`).
+ *
  * @module
  */
 
@@ -18,6 +24,7 @@ import {
   networkReason,
   type ProblemDocument,
 } from "./errors.ts";
+import { displayUrl, withoutUserinfo } from "./display.ts";
 import { sleep } from "./sleep.ts";
 import { VERSION } from "./version.ts";
 
@@ -58,17 +65,21 @@ export interface ApiRequest {
 
 /** A client for one ToolTool base URL. */
 export class ApiClient {
-  readonly baseUrl: string;
+  /** The base URL as messages show it: userinfo and signatures redacted (`displayUrl`). */
+  readonly displayName: string;
+  /** The base URL as given, userinfo included: never shown. */
+  readonly #baseUrl: string;
   readonly #options: ApiClientOptions;
 
   constructor(options: ApiClientOptions) {
-    this.baseUrl = options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`;
+    this.#baseUrl = options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`;
+    this.displayName = displayUrl(this.#baseUrl);
     this.#options = options;
   }
 
-  /** The absolute URL of an API path. */
+  /** The absolute URL of an API path, userinfo included (keep it out of messages). */
   url(path: string, query: Readonly<Record<string, string | undefined>> = {}): URL {
-    const url = new URL(path, this.baseUrl);
+    const url = new URL(path, this.#baseUrl);
     for (const [name, value] of Object.entries(query)) {
       if (value !== undefined) url.searchParams.set(name, value);
     }
@@ -96,13 +107,17 @@ export class ApiClient {
       this.#options.env,
     );
     if (authorization !== undefined) headers.set("Authorization", authorization);
+    else if (url.username !== "" || url.password !== "") {
+      headers.set("Authorization", basicAuthorization(url));
+    }
     const timeout = AbortSignal.timeout(this.#options.timeoutMs ?? API_TIMEOUT_MS);
     const signal = this.#options.signal
       ? AbortSignal.any([this.#options.signal, timeout])
       : timeout;
     let response: Response;
     try {
-      response = await this.#options.fetch(url, {
+      // Deno's fetch would turn userinfo into a Basic header of its own, next to ours.
+      response = await this.#options.fetch(withoutUserinfo(url), {
         method: request.method,
         headers,
         body,
@@ -115,13 +130,13 @@ export class ApiClient {
       throw new NetworkError(
         `Cannot ${request.operation} "${request.target}" ${
           prepositionFor(request.operation)
-        } ${this.baseUrl}: ${reason}`,
+        } ${this.displayName}: ${reason}`,
         { cause: error },
       );
     }
     if (response.ok || (response.status >= 300 && response.status < 400)) return response;
     if (request.acceptStatus?.includes(response.status)) return response;
-    throw await httpErrorFor(request.operation, request.target, this.baseUrl, response);
+    throw await httpErrorFor(request.operation, request.target, this.displayName, response);
   }
 
   /** Sends a request and parses a JSON answer. */
@@ -134,14 +149,15 @@ export class ApiClient {
       throw new NetworkError(
         `Cannot ${request.operation} "${request.target}" ${
           prepositionFor(request.operation)
-        } ${this.baseUrl}: the server's answer is not JSON`,
+        } ${this.displayName}: the server's answer is not JSON`,
       );
     }
   }
 
   /**
    * Asks where a file can be downloaded: `GET sha512/<digest>` answers 302 with a signed,
-   * short-lived storage URL. Call it right before downloading, since the URL expires.
+   * short-lived storage URL. Call it right before downloading, since the URL expires. The
+   * URL never carries the base URL's userinfo (a relative `Location` would inherit it).
    */
   async resolveDownload(
     digest: string,
@@ -159,12 +175,25 @@ export class ApiClient {
     const location = response.headers.get("Location");
     if (response.status < 300 || response.status >= 400 || location === null) {
       throw new HttpError(
-        `Cannot fetch "${target}" from ${this.baseUrl}: expected a redirect to storage, got ${response.status} ${response.statusText}`,
-        { status: response.status, url: this.url(`sha512/${digest}`).href },
+        `Cannot fetch "${target}" from ${this.displayName}: expected a redirect to storage, got ${response.status} ${response.statusText}`,
+        { status: response.status, url: displayUrl(this.url(`sha512/${digest}`)) },
       );
     }
-    return new URL(location, this.baseUrl);
+    return withoutUserinfo(new URL(location, this.#baseUrl));
   }
+}
+
+/** `Authorization: Basic` from a URL's userinfo (percent-decoded, as RFC 3986 writes it). */
+function basicAuthorization(url: URL): string {
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const pair = new TextEncoder().encode(`${decode(url.username)}:${decode(url.password)}`);
+  return `Basic ${btoa(String.fromCharCode(...pair))}`;
 }
 
 /** Reads a problem document from an error response, if it has one. Consumes the body. */
@@ -267,7 +296,7 @@ export async function httpErrorFor(
     } ${server}: server returned ${status}${summary ? ` (${summary})` : ""}`,
     {
       status: response.status,
-      url: response.url || server,
+      url: response.url ? displayUrl(response.url) : server,
       problem,
       retryAfterMs: parseRetryAfter(
         response.headers.get("Retry-After") ?? response.headers.get("X-Retry-After"),

@@ -162,3 +162,59 @@ Deno.test("readProblem() reads the service's wrapped errors and plain problem do
   assert.equal((await readProblem(plain))?.detail, "x");
   assert.deepEqual(await readProblem(new Response("oops")), { detail: "oops" });
 });
+
+function clientAt(
+  baseUrl: string,
+  credentials: ConstructorParameters<typeof ApiClient>[0]["credentials"],
+  handler: (request: Request) => Response,
+) {
+  const seen: Request[] = [];
+  const fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    seen.push(request);
+    return Promise.resolve(handler(request));
+  }) as typeof globalThis.fetch;
+  return { client: new ApiClient({ baseUrl, credentials, fetch, env: () => undefined }), seen };
+}
+
+const REDIRECT = () =>
+  new Response(null, { status: 302, headers: { Location: "/storage/blob?X-Amz-Signature=s" } });
+
+Deno.test("ApiClient shows its base URL without userinfo and never sends the URL's userinfo", async () => {
+  const { client, seen } = clientAt("http://me:s%3Acret@api.test/", { kind: "none" }, REDIRECT);
+  assert.equal(client.displayName, "http://***@api.test/");
+  const storage = await client.resolveDownload("ab".repeat(64));
+  assert.equal(seen[0]?.url, `http://api.test/sha512/${"ab".repeat(64)}`);
+  // Anonymous: the userinfo becomes Basic auth, for a proxy that asks for it.
+  assert.equal(seen[0]?.headers.get("Authorization"), `Basic ${btoa("me:s:cret")}`);
+  // A relative Location would inherit the userinfo: storage must never get it.
+  assert.equal(storage.href, "http://api.test/storage/blob?X-Amz-Signature=s");
+});
+
+Deno.test("ApiClient signs with Hawk alone when the base URL also carries userinfo", async () => {
+  const { seen, client } = clientAt(
+    "http://me:s3cret@api.test/",
+    { kind: "hawk", hawk: { clientId: "c", accessToken: "t" }, source: "x" },
+    REDIRECT,
+  );
+  await client.resolveDownload("ab".repeat(64));
+  assert.match(seen[0]?.headers.get("Authorization") ?? "", /^Hawk id="c", /);
+  assert.doesNotMatch(seen[0]?.headers.get("Authorization") ?? "", /Basic/);
+});
+
+Deno.test("ApiClient errors name the server without its userinfo", async () => {
+  const { client } = clientAt(
+    "http://me:s3cret@api.test/",
+    { kind: "none" },
+    () => Response.json({ detail: "nope" }, { status: 404, statusText: "Not Found" }),
+  );
+  await assert.rejects(client.resolveDownload("ab".repeat(64), { target: "a" }), (e) => {
+    assert.ok(e instanceof HttpError);
+    assert.equal(
+      e.message,
+      'Cannot fetch "a" from http://***@api.test/: server returned 404 Not Found (nope)',
+    );
+    assert.ok(!e.url.includes("s3cret"), e.url);
+    return true;
+  });
+});

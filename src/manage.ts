@@ -20,6 +20,7 @@ import {
   ToolError,
   UsageError,
 } from "./errors.ts";
+import { displayUrl } from "./display.ts";
 import { ApiClient, withRetries } from "./http.ts";
 import { parseSha512, type Sha512, type Visibility } from "./manifest.ts";
 
@@ -142,7 +143,7 @@ export async function patchFile(
     options.urls,
     ctx.env,
     `Cannot ${options.operation} "${digest}" ${options.operation === "delete" ? "from" : "on"} ${
-      options.urls[0]
+      displayUrl(options.urls[0]!)
     }`,
   );
   ctx.output.debug(`Using ${describeCredentials(credentials)}`);
@@ -178,7 +179,7 @@ export async function patchFile(
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new ToolError(
-          `Cannot ${options.operation} "${digest}" on ${client.baseUrl}: the server's answer is not a file record (${
+          `Cannot ${options.operation} "${digest}" on ${client.displayName}: the server's answer is not a file record (${
             issue ? `${issue.path.map(String).join(".") || "answer"}: ${issue.message}` : "?"
           })`,
         );
@@ -189,7 +190,7 @@ export async function patchFile(
       const serverTrouble = error instanceof NetworkError ||
         (error instanceof HttpError && error.status >= 500);
       if (next === undefined || !serverTrouble) throw error;
-      ctx.output.warn(`${errorMessage(error)}; trying ${next}`);
+      ctx.output.warn(`${errorMessage(error)}; trying ${displayUrl(next)}`);
     }
   }
 }

@@ -23,6 +23,7 @@
 
 import { z } from "zod";
 import { checkFiles } from "./check_files.ts";
+import { displayUrl, withoutUserinfo } from "./display.ts";
 import type { Context } from "./context.ts";
 import { describeCredentials, loadCredentials, requireCredentials } from "./credentials.ts";
 import {
@@ -160,7 +161,7 @@ export async function uploadManifest(options: UploadOptions, ctx: Context): Prom
     credentials,
     options.urls,
     ctx.env,
-    `Cannot upload manifest "${options.manifest}" to ${options.urls[0]}`,
+    `Cannot upload manifest "${options.manifest}" to ${displayUrl(options.urls[0]!)}`,
   );
   ctx.output.debug(`Using ${describeCredentials(credentials)}`);
 
@@ -219,7 +220,7 @@ export async function uploadManifest(options: UploadOptions, ctx: Context): Prom
   }).sort((a, b) => a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0);
   return {
     manifest: options.manifest,
-    server: session.clients[session.serverIndex]?.baseUrl ?? "",
+    server: session.clients[session.serverIndex]?.displayName ?? "",
     message,
     batches: session.batches,
     files,
@@ -419,7 +420,7 @@ async function sendItems(
           outcomes.set(item.digest, { status: "present", verification: "none" });
           continue;
         }
-        const url = parsePutUrl(putUrl, item, batch.server);
+        const url = parsePutUrl(putUrl, item, batch);
         if (url instanceof Error) {
           ctx.output.error(url.message);
           outcomes.set(item.digest, { status: "failed", verification: "none", error: url });
@@ -489,7 +490,10 @@ const BatchAnswerSchema = z.object({
 
 /** The server's answer to a batch, as far as an upload needs it. */
 interface Batch {
+  /** The server, as messages show it. */
   readonly server: string;
+  /** What relative `put_url`s resolve against (without userinfo: it is not storage's). */
+  readonly base: URL;
   /** When the batch was sent (epoch ms): URLs were issued no earlier than this. */
   readonly requestedAt: number;
   readonly files: Readonly<Record<string, { readonly put_url?: string | undefined }>>;
@@ -537,22 +541,27 @@ async function requestBatch(session: Session, items: readonly UploadItem[]): Pro
       const parsed = BatchAnswerSchema.safeParse(body);
       if (!parsed.success) {
         throw new ToolError(
-          `Cannot upload "${target}" to ${client.baseUrl}: the server's answer is not an upload batch (${
+          `Cannot upload "${target}" to ${client.displayName}: the server's answer is not an upload batch (${
             describeIssue(parsed.error)
           })`,
         );
       }
       if (parsed.data.result.id !== undefined) session.batches.push(parsed.data.result.id);
       ctx.output.debug(
-        `Batch ${parsed.data.result.id ?? "(no id)"} accepted by ${client.baseUrl}`,
+        `Batch ${parsed.data.result.id ?? "(no id)"} accepted by ${client.displayName}`,
       );
-      return { server: client.baseUrl, requestedAt, files: parsed.data.result.files };
+      return {
+        server: client.displayName,
+        base: withoutUserinfo(client.url("")),
+        requestedAt,
+        files: parsed.data.result.files,
+      };
     } catch (error) {
       const next = session.clients[index + 1];
       const serverTrouble = error instanceof NetworkError ||
         (error instanceof HttpError && error.status >= 500);
       if (next === undefined || !serverTrouble) throw error;
-      ctx.output.warn(`${errorMessage(error)}; trying ${next.baseUrl}`);
+      ctx.output.warn(`${errorMessage(error)}; trying ${next.displayName}`);
     }
   }
 }
@@ -568,15 +577,15 @@ function announceRetry(output: Output, error: unknown, delayMs: number): void {
   output.warn(`${errorMessage(error)}; retrying in ${(delayMs / 1000).toFixed(1)} s`);
 }
 
-function parsePutUrl(text: string, item: UploadItem, server: string): URL | ToolError {
+function parsePutUrl(text: string, item: UploadItem, batch: Batch): URL | ToolError {
   try {
-    const url = new URL(text, server);
+    const url = new URL(text, batch.base);
     if (url.protocol === "http:" || url.protocol === "https:") return url;
   } catch {
     // Reported below.
   }
   return new ToolError(
-    `Cannot upload "${nameOf(item)}" to ${server}: the server gave an unusable upload URL`,
+    `Cannot upload "${nameOf(item)}" to ${batch.server}: the server gave an unusable upload URL`,
   );
 }
 
