@@ -13,7 +13,9 @@
  *    asked for the files still missing.
  * 4. `GET upload/complete/sha512/<digest>` for each uploaded file, honouring 409 +
  *    `X-Retry-After` (the server verifies an upload only once its URL has expired), with a
- *    countdown rather than silence and a bound on the total wait.
+ *    bound on the total wait. The wait is told as it changes (a line when it starts and when
+ *    the number of files still waiting changes), with a heartbeat at most every 10 s in a log
+ *    and a live line on a terminal: never a line per 409.
  *
  * The PUT itself is `storage_put.ts` (not `fetch`, which cannot send a stream with a
  * `Content-Length`).
@@ -83,6 +85,10 @@ export interface UploadTuning {
   readonly backoff: BackoffPolicy;
   /** Tries of one API request (the batch, a completion notice) per server. */
   readonly apiAttempts: number;
+  /** While waiting for verification, a log line at most this often (a terminal gets a live line). */
+  readonly heartbeatMs: number;
+  /** Shortest wait between two rounds of completion notices, whatever the server asks. */
+  readonly minCompleteRetryMs: number;
 }
 
 /** The defaults: production's 60 s URLs, a 5 minute bound on waiting for verification. */
@@ -95,6 +101,8 @@ export const DEFAULT_UPLOAD_TUNING: UploadTuning = {
   urlMarginMs: 1_000,
   backoff: { baseMs: 500, maxMs: 8_000 },
   apiAttempts: 3,
+  heartbeatMs: 10_000,
+  minCompleteRetryMs: 250,
 };
 
 /** What happened to one file. */
@@ -688,25 +696,45 @@ async function notifyComplete(
   outcomes: Map<Sha512, ItemOutcome>,
 ): Promise<void> {
   const { ctx, tuning } = session;
-  const client = session.clients[session.serverIndex]!;
   const giveUpAt = Date.now() + tuning.completeWaitMs;
+  const wait = new VerificationWait(ctx, tuning);
+  try {
+    await notifyRounds(session, items, outcomes, giveUpAt, wait);
+  } finally {
+    wait.done();
+  }
+}
+
+/** The rounds of `notifyComplete`: every file still waiting is asked again after each wait. */
+async function notifyRounds(
+  session: Session,
+  items: readonly UploadItem[],
+  outcomes: Map<Sha512, ItemOutcome>,
+  giveUpAt: number,
+  wait: VerificationWait,
+): Promise<void> {
+  const { ctx, tuning } = session;
+  const client = session.clients[session.serverIndex]!;
   let waiting = [...items];
   while (waiting.length > 0) {
     const answers = await Promise.all(waiting.map(async (item) => {
       try {
         const { retryAfterMs } = await withRetries(
-          () => askComplete(client, item),
+          () => askComplete(client, item, tuning.minCompleteRetryMs),
           {
             attempts: tuning.apiAttempts,
             signal: ctx.signal,
-            onRetry: (error, _attempt, delayMs) => announceRetry(ctx.output, error, delayMs),
+            onRetry: (error, _attempt, delayMs) =>
+              wait.print(() => announceRetry(ctx.output, error, delayMs)),
           },
         );
         return retryAfterMs;
       } catch (error) {
         ctx.signal.throwIfAborted();
         // The server also finds uploads on its own; a lost notice only delays verification.
-        ctx.output.warn(`${errorMessage(error)}; the server will verify it later`);
+        wait.print(() =>
+          ctx.output.warn(`${errorMessage(error)}; the server will verify it later`)
+        );
         outcomes.set(item.digest, { status: "uploaded", verification: "failed", error: undefined });
         return undefined;
       }
@@ -718,7 +746,7 @@ async function notifyComplete(
       if (retryAfterMs === undefined) {
         if (outcomes.get(item.digest)?.verification !== "failed") {
           outcomes.set(item.digest, { status: "uploaded", verification: "requested" });
-          ctx.output.debug(`The server is verifying "${nameOf(item)}"`);
+          wait.print(() => ctx.output.debug(`The server is verifying "${nameOf(item)}"`));
         }
         return;
       }
@@ -728,16 +756,18 @@ async function notifyComplete(
     waiting = next;
     if (waiting.length === 0) break;
     if (Date.now() + waitMs > giveUpAt) {
-      ctx.output.warn(
-        `Stopped waiting for ${plural(waiting.length, "upload URL")} to expire; ` +
-          "the server will verify those files on its own",
+      wait.print(() =>
+        ctx.output.warn(
+          `Stopped waiting for ${plural(waiting.length, "upload URL")} to expire; ` +
+            "the server will verify those files on its own",
+        )
       );
       for (const item of waiting) {
         outcomes.set(item.digest, { status: "uploaded", verification: "pending" });
       }
       break;
     }
-    await countdown(waitMs, ctx);
+    await wait.wait(waitMs, waiting.length);
   }
 }
 
@@ -745,6 +775,7 @@ async function notifyComplete(
 async function askComplete(
   client: ApiClient,
   item: UploadItem,
+  minRetryMs: number,
 ): Promise<{ retryAfterMs: number | undefined }> {
   const response = await client.request({
     method: "GET",
@@ -760,31 +791,96 @@ async function askComplete(
     Date.now(),
   );
   // tooltool.py's default when the header is missing is 60 s; ask more often than that.
-  return { retryAfterMs: Math.max(asked ?? 10_000, 250) };
+  return { retryAfterMs: Math.max(asked ?? 10_000, minRetryMs) };
 }
 
-/** Waits, telling the user why and how long, on a live line or every 10 s. */
-async function countdown(ms: number, ctx: Context): Promise<void> {
-  const { output } = ctx;
-  const end = Date.now() + ms;
-  output.info(
-    `Waiting ${
-      Math.ceil(ms / 1000)
-    } s for the upload URLs to expire: the server verifies uploads only after that`,
-  );
-  const live = output.stderrIsTerminal && output.verbosity !== "quiet";
-  try {
-    for (let left = ms; left > 0; left = end - Date.now()) {
-      await sleep(Math.min(left, live ? 1_000 : 10_000), ctx.signal);
-      const seconds = Math.ceil((end - Date.now()) / 1000);
-      if (seconds <= 0) break;
-      if (live) {
-        output.writeStderr(`\r\x1b[KWaiting for the upload URLs to expire: ${seconds} s left`);
-      } else output.info(`Still waiting: ${seconds} s left`);
-    }
-  } finally {
-    if (live) output.writeStderr("\r\x1b[K");
+/**
+ * The wait for verification as the user sees it: a line when it starts and whenever the
+ * number of files still waiting changes, then nothing new but a heartbeat at most every
+ * `heartbeatMs` in a log, or a live line (elapsed time) on a terminal. However many 409s
+ * the server answers (one a second, for minutes), the log stays a few lines long.
+ */
+class VerificationWait {
+  readonly #ctx: Context;
+  readonly #heartbeatMs: number;
+  readonly #boundMs: number;
+  readonly #live: boolean;
+  #startedAt: number | undefined;
+  #lastLineAt = 0;
+  #waitingCount: number | undefined;
+  #lineShown = false;
+
+  constructor(ctx: Context, tuning: UploadTuning) {
+    this.#ctx = ctx;
+    this.#heartbeatMs = tuning.heartbeatMs;
+    this.#boundMs = tuning.completeWaitMs;
+    this.#live = ctx.output.stderrIsTerminal && ctx.output.verbosity !== "quiet";
   }
+
+  /** Sleeps `ms` while `count` files wait, saying only what changed. */
+  async wait(ms: number, count: number): Promise<void> {
+    const { output } = this.#ctx;
+    const now = Date.now();
+    if (count !== this.#waitingCount) {
+      const files = plural(count, "file");
+      this.print(() =>
+        output.info(
+          this.#startedAt === undefined
+            ? `Waiting for the server to verify ${files}: it does so only once their upload URLs ` +
+              `have expired (at most ${formatSeconds(this.#boundMs)})`
+            : `Still waiting for the server to verify ${files}`,
+        )
+      );
+      this.#startedAt ??= now;
+      this.#waitingCount = count;
+      this.#lastLineAt = now;
+    }
+    const end = now + ms;
+    for (let left = ms; left > 0; left = end - Date.now()) {
+      const untilBeat = this.#heartbeatMs - (Date.now() - this.#lastLineAt);
+      await sleep(Math.max(1, Math.min(left, this.#live ? 1_000 : untilBeat)), this.#ctx.signal);
+      this.#beat(count);
+    }
+  }
+
+  /** Prints a message without tearing the live line. */
+  print(write: () => void): void {
+    this.#clear();
+    write();
+  }
+
+  /** Clears the live line. */
+  done(): void {
+    this.#clear();
+  }
+
+  #beat(count: number): void {
+    const elapsed = formatSeconds(Date.now() - (this.#startedAt ?? Date.now()));
+    const line = `Still waiting for the server to verify ${
+      plural(count, "file")
+    }: ${elapsed} so far`;
+    if (this.#live) {
+      this.#ctx.output.writeStderr(`\r\x1b[K${line}`);
+      this.#lineShown = true;
+    } else if (Date.now() - this.#lastLineAt >= this.#heartbeatMs) {
+      this.#ctx.output.info(line);
+      this.#lastLineAt = Date.now();
+    }
+  }
+
+  #clear(): void {
+    if (!this.#lineShown) return;
+    this.#ctx.output.writeStderr("\r\x1b[K");
+    this.#lineShown = false;
+  }
+}
+
+/** `42 s`, `5 min`, `2 min 30 s`. */
+function formatSeconds(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const rest = seconds % 60;
+  return `${Math.floor(seconds / 60)} min${rest === 0 ? "" : ` ${rest} s`}`;
 }
 
 /** Bytes sent, rendered as a live line on a terminal and a line every 10 s otherwise. */

@@ -126,7 +126,10 @@ Deno.test("upload sends new files, waits out the 409, and never gives storage cr
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /Uploaded "big\.bin" \(3\.0 MiB\)/);
     assert.match(run.stderr, /Uploaded "notes\.txt" \(15 B\)/);
-    assert.match(run.stderr, /Waiting \d+ s for the upload URLs to expire/);
+    assert.match(
+      run.stderr,
+      /Waiting for the server to verify 3 files: .* upload URLs have expired/,
+    );
     assert.match(run.stderr, /done: 3 uploaded \(3\.0 MiB\) in [\d.]+ s\n$/);
 
     const storage = server.requests.filter((r) => r.origin === "storage");
@@ -499,8 +502,8 @@ Deno.test({
   },
 });
 
-function testContext(cwd: string) {
-  const { output, stderr } = memoryOutput({ verbosity: "verbose" });
+function testContext(cwd: string, options: { stderrIsTerminal?: boolean } = {}) {
+  const { output, stderr } = memoryOutput({ verbosity: "verbose", ...options });
   const env: Record<string, string> = {};
   const ctx: Context = {
     cwd,
@@ -551,5 +554,110 @@ Deno.test("uploadManifest() stops waiting for verification after the bound, and 
     assert.equal(report.uploaded, 1);
     assert.equal(report.files[0]?.verification, "pending");
     assert.match(stderr(), /Stopped waiting for 1 upload URL to expire; the server will verify/);
+  });
+});
+
+/** Lines of `stderr` about the wait for verification. */
+function waitLines(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => /wait/i.test(line));
+}
+
+Deno.test("upload says once that it waits for verification, then a heartbeat, not a line per 409", async () => {
+  await withServer({}, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(10), visibility: "public" },
+    });
+    // The server asks to come back in 0.3 s, a dozen times over.
+    server.fault({
+      kind: "retry-after",
+      status: 409,
+      seconds: 0.3,
+      path: "/upload/complete/",
+      times: 12,
+    });
+    const started = Date.now();
+    const run = await runTool([
+      "--url",
+      server.url,
+      "upload",
+      "--message",
+      "Bug 1 - test",
+      "--authentication-file",
+      ws.tokenFile,
+    ], { cwd: ws.dir, env: { TOOLTOOL_HEARTBEAT_MS: "1000" } });
+    const elapsed = Date.now() - started;
+    assert.equal(run.code, 0, run.stderr);
+    const answered409 = apiCalls(server, "/upload/complete/").filter((c) => c.status === 409);
+    assert.ok(answered409.length >= 12);
+    const lines = waitLines(run.stderr);
+    assert.match(lines[0] ?? "", /^Waiting for the server to verify 1 file: .*\(at most 5 min\)$/);
+    const beats = lines.slice(1);
+    assert.ok(
+      beats.every((line) =>
+        /^Still waiting for the server to verify 1 file: \d+ s so far$/.test(line)
+      ),
+      run.stderr,
+    );
+    assert.ok(beats.length >= 1 && beats.length <= Math.ceil(elapsed / 1000), run.stderr);
+  });
+});
+
+Deno.test("uploadManifest() keeps the log to a line per change and a heartbeat, however many 409s", async () => {
+  await withServer({ uploadExpiresSeconds: 60 }, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(10), visibility: "public" },
+      "b.bin": { content: randomBytes(11), visibility: "public" },
+    });
+    // Come back at once, every time: a round every 10 ms until the bound.
+    server.fault({ kind: "retry-after", status: 409, seconds: 0, path: "/upload/complete/" });
+    const { ctx, stderr } = testContext(dir);
+    const started = Date.now();
+    const report = await uploadManifest({
+      manifest: "manifest.tt",
+      message: "m",
+      urls: [server.url],
+      authenticationFile: ws.tokenFile,
+      tuning: { completeWaitMs: 1_500, heartbeatMs: 400, minCompleteRetryMs: 10 },
+    }, ctx);
+    const elapsed = Date.now() - started;
+    assert.equal(report.uploaded, 2);
+    const rounds = apiCalls(server, "/upload/complete/").length / 2;
+    assert.ok(rounds >= 20, `only ${rounds} rounds`);
+    const lines = waitLines(stderr());
+    assert.match(lines[0] ?? "", /^Waiting for the server to verify 2 files: /);
+    assert.match(lines.at(-1) ?? "", /^warning: Stopped waiting for 2 upload URLs to expire/);
+    const beats = lines.slice(1, -1);
+    assert.ok(beats.length <= Math.ceil(elapsed / 400), stderr());
+    assert.ok(beats.every((line) => /^Still waiting .*: \d+ s so far$/.test(line)), stderr());
+  });
+});
+
+Deno.test("uploadManifest() on a terminal keeps the verification wait on one live line", async () => {
+  await withServer({ uploadExpiresSeconds: 3 }, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(10), visibility: "public" },
+    });
+    server.fault({
+      kind: "retry-after",
+      status: 409,
+      seconds: 0,
+      path: "/upload/complete/",
+      times: 40,
+    });
+    const { ctx, stderr } = testContext(dir, { stderrIsTerminal: true });
+    const report = await uploadManifest({
+      manifest: "manifest.tt",
+      message: "m",
+      urls: [server.url],
+      authenticationFile: ws.tokenFile,
+      tuning: { minCompleteRetryMs: 10 },
+    }, ctx);
+    assert.equal(report.files[0]?.verification, "requested");
+    const lines = waitLines(stderr());
+    // The first line, then live updates redrawn in place (\r), never new lines.
+    assert.match(lines[0] ?? "", /^Waiting for the server to verify 1 file: /);
+    const finished = lines.slice(1).map((line) => line.split("\r").at(-1));
+    assert.ok(finished.every((line) => !/wait/i.test(line ?? "")), stderr());
+    assert.match(stderr(), /\r\x1b\[KStill waiting for the server to verify 1 file: \d+ s so far/);
   });
 });
