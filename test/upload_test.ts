@@ -658,6 +658,11 @@ Deno.test("uploadManifest() on a terminal keeps the verification wait on one liv
     assert.match(lines[0] ?? "", /^Waiting for the server to verify 1 file: /);
     const finished = lines.slice(1).map((line) => line.split("\r").at(-1));
     assert.ok(finished.every((line) => !/wait/i.test(line ?? "")), stderr());
-    assert.match(stderr(), /\r\x1b\[KStill waiting for the server to verify 1 file: \d+ s so far/);
+    assert.match(
+      stderr(),
+      new RegExp(
+        String.raw`\r\u001b\[KStill waiting for the server to verify 1 file: \d+ s so far`,
+      ),
+    );
   });
 });
