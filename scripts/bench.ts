@@ -1,19 +1,22 @@
 /**
- * `deno task bench [hash] [fetch] [unpack] [upload]`: runs the benchmarks side by side on
+ * `deno task bench [workloads] [hash] [fetch] [unpack] [upload] [--busy]`: runs the benchmarks side by side on
  * this machine and prints one markdown table each. A benchmark is a script that prints
  * numbers, never a timed test.
  *
  * @module
  */
 
+const flags = Deno.args.filter((arg) => arg.startsWith("--"));
 const BENCHES: Record<string, () => Promise<string>> = {
+  workloads: async () => (await import("./bench/workloads.ts")).benchWorkloads(flags),
   hash: async () => (await import("./bench/hash.ts")).benchHash(),
   fetch: async () => (await import("./bench/fetch.ts")).benchFetch(),
   unpack: async () => (await import("./bench/unpack.ts")).benchUnpack(),
   upload: async () => (await import("./bench/upload.ts")).benchUpload(),
 };
 
-const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHES);
+const named = Deno.args.filter((arg) => !arg.startsWith("--"));
+const chosen = named.length > 0 ? named : Object.keys(BENCHES);
 let failed = false;
 for (const name of chosen) {
   const bench = BENCHES[name];

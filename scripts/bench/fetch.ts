@@ -81,7 +81,7 @@ async function datasets(chosen: readonly string[]): Promise<Dataset[]> {
 }
 
 /** A fake server in its own process with its own storage folder. */
-async function startServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -120,10 +120,13 @@ async function startServer(dir: string): Promise<{ url: string; stop(): Promise<
  * named by digest, hard-linked rather than copied, and its `<digest>.json` record), so the
  * server serves them from its first request. Returns the manifest records.
  */
-async function seedStorage(storage: string, dataset: Dataset) {
+export async function seedStorage(
+  storage: string,
+  files: readonly { readonly path: string }[],
+) {
   await Deno.mkdir(storage, { recursive: true });
   const records = [];
-  for (const file of dataset.files) {
+  for (const file of files) {
     const { digest, size } = await hashFile(file.path);
     await Deno.link(file.path, join(storage, digest)).catch((error) => {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
@@ -178,7 +181,7 @@ async function emptyFolder(dir: string): Promise<void> {
 
 async function runDataset(dataset: Dataset, available: Client[], root: string): Promise<Row[]> {
   const serverDir = await Deno.makeTempDir({ dir: root, prefix: "server-" });
-  const records = await seedStorage(join(serverDir, "storage"), dataset);
+  const records = await seedStorage(join(serverDir, "storage"), dataset.files);
   const server = await startServer(serverDir);
   const rows: Row[] = [];
   try {

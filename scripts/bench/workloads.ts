@@ -1,0 +1,329 @@
+/**
+ * Workloads benchmark (issue 12): every scenario a CI job meets, for this tool, tooltool.py
+ * 1.4.0 and the floor (the cheapest way to do the same job with plain tools: one parallel
+ * `curl -Z`, then hashlib on a thread per core, and `os.link` for the cache; see
+ * `floor.py`), side by side in one run, from the same fake server in its own process.
+ *
+ * Workloads: big (2 × 400 MiB + 4 × 50 MiB) and small (200 × 100 KiB). Scenarios:
+ *
+ * - fetch-cold: empty cache, empty folder;
+ * - fetch-warm: full cache, folder emptied (a CI worker's clean checkout);
+ * - rerun: fetch again right after the warm one (files the client itself placed);
+ * - noop: every file already present but never seen (fresh copies, fresh cache);
+ * - validate / add: the present files checked against / hashed into a manifest.
+ *
+ * `sync` runs before each timed run, so nobody pays for the previous run's write-back. Each
+ * cell is the median of `RUNS` runs; clients alternate which goes first. `--busy` keeps one
+ * core busy (`sha512sum` in a loop pinned with `taskset` to CPU 0) while measuring.
+ *
+ * `deno run -A scripts/bench/workloads.ts [big] [small] [--busy]` or `deno task bench
+ * workloads`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { ensureFile, hasPython, measure, type Measured, REPO_ROOT, toolArgs } from "./common.ts";
+import { seedStorage, startServer } from "./fetch.ts";
+
+const MiB = 1024 * 1024;
+const KiB = 1024;
+const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
+const FLOOR = `${REPO_ROOT}scripts/bench/floor.py`;
+const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 3);
+
+const SCENARIOS = ["fetch-cold", "fetch-warm", "rerun", "noop", "validate", "add"] as const;
+type Scenario = typeof SCENARIOS[number];
+
+interface Workload {
+  readonly name: string;
+  readonly files: readonly { readonly path: string; readonly size: number }[];
+}
+
+async function workloads(chosen: readonly string[]): Promise<Workload[]> {
+  const list: Workload[] = [];
+  if (chosen.includes("big")) {
+    const dir = `${REPO_ROOT}.bench/files`;
+    await Deno.mkdir(dir, { recursive: true });
+    const sizes = [400, 400, 50, 50, 50, 50];
+    const names = ["big1", "big2", "mid1", "mid2", "mid3", "mid4"];
+    const files = names.map((name, index) => ({
+      path: join(dir, name),
+      size: (sizes[index] ?? 0) * MiB,
+    }));
+    for (const file of files) await ensureFile(file.path, file.size);
+    list.push({ name: "big", files });
+  }
+  if (chosen.includes("small")) {
+    const dir = `${REPO_ROOT}.bench/small-files`;
+    await Deno.mkdir(dir, { recursive: true });
+    const files = [];
+    for (let index = 0; index < 200; index++) {
+      const path = join(dir, `small${String(index).padStart(3, "0")}.bin`);
+      await ensureFile(path, 100 * KiB + index);
+      files.push({ path, size: 100 * KiB + index });
+    }
+    list.push({ name: "small", files });
+  }
+  return list;
+}
+
+/** Where one client works: its folder, cache and the server's URL. */
+interface Place {
+  readonly url: string;
+  readonly work: string;
+  readonly cache: string;
+  readonly manifest: string;
+  readonly filenames: readonly string[];
+}
+
+/** A client: the command of each scenario (run in `place.work`). */
+interface Client {
+  readonly name: string;
+  command(scenario: Scenario, place: Place): [string, string[]];
+}
+
+function ours(): Client {
+  return {
+    name: "ours",
+    command(scenario, place) {
+      const fetch = ["--url", place.url, "fetch", "-c", place.cache];
+      const args = scenario === "validate"
+        ? ["validate"]
+        : scenario === "add"
+        ? ["-m", "added.tt", "add", ...place.filenames]
+        : fetch;
+      return toolArgs(args);
+    },
+  };
+}
+
+function tooltoolPy(): Client {
+  return {
+    name: "tooltool.py",
+    command(scenario, place) {
+      const args = scenario === "validate"
+        ? ["validate"]
+        : scenario === "add"
+        ? ["-m", "added.tt", "add", ...place.filenames]
+        : ["--url", place.url, "fetch", "-c", place.cache];
+      return ["python3", [TOOLTOOL_PY, ...args]];
+    },
+  };
+}
+
+function floor(): Client {
+  return {
+    name: "floor",
+    command(scenario, place) {
+      switch (scenario) {
+        case "fetch-cold":
+          return ["python3", [FLOOR, "fetch", place.manifest, place.url, ".", place.cache]];
+        case "fetch-warm":
+          return ["python3", [FLOOR, "link", place.manifest, place.cache, "."]];
+        case "rerun":
+          return ["python3", [FLOOR, "stat", place.manifest, "."]];
+        default:
+          return ["python3", [FLOOR, "verify", place.manifest, "."]];
+      }
+    },
+  };
+}
+
+function sync(): Promise<unknown> {
+  return new Deno.Command("sync").output();
+}
+
+async function emptyFolder(dir: string, keep: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name !== keep) await Deno.remove(join(dir, entry.name), { recursive: true });
+  }
+}
+
+async function copyFiles(workload: Workload, dir: string): Promise<void> {
+  for (const file of workload.files) {
+    await Deno.copyFile(file.path, join(dir, file.path.split("/").pop() ?? ""));
+  }
+}
+
+type Results = Map<string, Measured[]>;
+
+const key = (client: string, scenario: Scenario) => `${client}\0${scenario}`;
+
+/** One round: every scenario in order for one client, on a fresh folder and cache. */
+async function round(
+  client: Client,
+  workload: Workload,
+  url: string,
+  manifestText: string,
+  root: string,
+  results: Results,
+): Promise<void> {
+  const work = join(root, "work");
+  const cache = join(root, "cache");
+  await Deno.remove(work, { recursive: true }).catch(() => {});
+  await Deno.remove(cache, { recursive: true }).catch(() => {});
+  await Deno.mkdir(work);
+  await Deno.mkdir(cache);
+  const manifest = join(work, "manifest.tt");
+  await Deno.writeTextFile(manifest, manifestText);
+  const place: Place = {
+    url,
+    work,
+    cache,
+    manifest,
+    filenames: workload.files.map((file) => file.path.split("/").pop() ?? ""),
+  };
+  for (const scenario of SCENARIOS) {
+    if (scenario === "fetch-warm") await emptyFolder(work, "manifest.tt");
+    if (scenario === "noop") {
+      // Present but never seen: fresh copies, and a cache that has no record of them.
+      await emptyFolder(work, "manifest.tt");
+      await Deno.remove(cache, { recursive: true });
+      await Deno.mkdir(cache);
+      await copyFiles(workload, work);
+    }
+    if (scenario === "validate" || scenario === "add") {
+      await emptyFolder(work, "manifest.tt");
+      await copyFiles(workload, work);
+    }
+    await sync();
+    const [command, args] = client.command(scenario, place);
+    const result = await measure(command, args, work);
+    if (result.code !== 0) {
+      console.error(
+        `${client.name} ${workload.name} ${scenario} failed:\n${result.stderr.slice(-1500)}`,
+      );
+    }
+    const list = results.get(key(client.name, scenario)) ?? [];
+    list.push(result);
+    results.set(key(client.name, scenario), list);
+  }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+async function runWorkload(workload: Workload, clients: Client[], root: string) {
+  const serverDir = await Deno.makeTempDir({ dir: root, prefix: "server-" });
+  const records = await seedStorage(join(serverDir, "storage"), workload.files);
+  const server = await startServer(serverDir);
+  const results: Results = new Map();
+  try {
+    const manifestText = JSON.stringify(records, null, 2);
+    for (let run = 0; run < RUNS; run++) {
+      const order = run % 2 === 0 ? clients : [...clients].reverse();
+      for (const client of order) {
+        await round(client, workload, server.url, manifestText, root, results);
+      }
+    }
+  } finally {
+    await server.stop();
+    await Deno.remove(serverDir, { recursive: true }).catch(() => {});
+  }
+  return results;
+}
+
+/** A `sha512sum` loop pinned to CPU 0, for the one-core-busy table; stop() ends it. */
+function busyCore(file: string): { stop(): Promise<void> } {
+  const child = new Deno.Command("taskset", {
+    args: ["-c", "0", "sh", "-c", `while :; do sha512sum '${file}' >/dev/null; done`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  return {
+    async stop() {
+      child.kill("SIGKILL");
+      await child.status;
+      // The loop's last sha512sum outlives the shell; it ends within a second.
+      await new Deno.Command("pkill", { args: ["-f", `sha512sum ${file}`] }).output().catch(
+        () => {},
+      );
+    },
+  };
+}
+
+function table(workload: string, results: Results, clients: readonly Client[]): string[] {
+  const cell = (client: string, scenario: Scenario) => {
+    const runs = results.get(key(client, scenario)) ?? [];
+    return {
+      seconds: median(runs.map((run) => run.seconds)),
+      ok: runs.length > 0 && runs.every((run) => run.code === 0),
+      rss: Math.max(0, ...runs.map((run) => run.peakRss ?? 0)),
+    };
+  };
+  const names = clients.map((client) => client.name);
+  return SCENARIOS.map((scenario) => {
+    const py = cell("tooltool.py", scenario);
+    const fl = cell("floor", scenario);
+    const us = cell("ours", scenario);
+    const show = (value: { seconds: number; ok: boolean }, present: boolean) =>
+      !present ? "" : `${value.seconds.toFixed(3)}${value.ok ? "" : " (FAILED)"}`;
+    const ratio = (a: number, b: number) => Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "";
+    return `| ${workload} | ${scenario} | ${show(py, names.includes("tooltool.py"))} | ${
+      show(fl, true)
+    } | ${show(us, true)} | ${ratio(py.seconds, us.seconds)} | ${ratio(us.seconds, fl.seconds)} | ${
+      (us.rss / MiB).toFixed(0)
+    } |`;
+  });
+}
+
+async function startup(): Promise<string[]> {
+  const oneManifest = `${REPO_ROOT}.bench/startup-manifest.tt`;
+  await Deno.writeTextFile(
+    oneManifest,
+    JSON.stringify([{ filename: "a.bin", size: 1, algorithm: "sha512", digest: "0".repeat(128) }]),
+  );
+  const timeOf = async (args: string[]) => {
+    const values: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const [command, full] = toolArgs(args);
+      values.push((await measure(command, full, REPO_ROOT)).seconds);
+    }
+    return median(values) * 1000;
+  };
+  const schema = await timeOf(["validate", "--schema-only", oneManifest]);
+  const version = await timeOf(["--help"]);
+  return [
+    `| start-up | validate --schema-only | | | ${schema.toFixed(0)} ms | | | |`,
+    `| start-up | --help | | | ${version.toFixed(0)} ms | | | |`,
+  ];
+}
+
+/** Runs the benchmark and returns its markdown table. */
+export async function benchWorkloads(args: readonly string[] = []): Promise<string> {
+  const chosen = args.filter((arg) => !arg.startsWith("--"));
+  const busy = args.includes("--busy");
+  const sets = await workloads(chosen.length > 0 ? chosen : ["big", "small"]);
+  const python = await Deno.stat(TOOLTOOL_PY).then(() => hasPython(), () => false);
+  const clients = [ours(), floor(), ...(python ? [tooltoolPy()] : [])];
+  const root = `${REPO_ROOT}.bench/workloads`;
+  await Deno.remove(root, { recursive: true }).catch(() => {});
+  await Deno.mkdir(root, { recursive: true });
+  const burner = busy ? busyCore(sets[0]?.files[0]?.path ?? "/dev/null") : undefined;
+  const rows: string[] = [];
+  try {
+    for (const workload of sets) {
+      rows.push(...table(workload.name, await runWorkload(workload, clients, root), clients));
+    }
+    rows.push(...await startup());
+  } finally {
+    await burner?.stop();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+  const cpus = navigator.hardwareConcurrency ?? "?";
+  return [
+    `Medians of ${RUNS} runs, \`sync\` before each, ${cpus} CPUs${
+      busy ? ", one core kept busy by a pinned sha512sum loop" : ""
+    }. Ratios: tooltool.py / ours (above 1: we are faster), ours / floor (1 is the floor).`,
+    "",
+    "| workload | scenario | tooltool.py (s) | floor (s) | ours (s) | ours vs tooltool.py | ours vs floor | ours peak RSS (MiB) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows,
+    ...(python ? [] : ["", `tooltool.py not measured: ${TOOLTOOL_PY} or python3 is missing`]),
+  ].join("\n");
+}
+
+if (import.meta.main) console.log(await benchWorkloads(Deno.args));
