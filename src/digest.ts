@@ -7,13 +7,15 @@
  * it falls back to `node:crypto`, which always works. `TOOLTOOL_SHA512_BACKEND=node` forces
  * the fallback. Memory stays constant: files are read in 1 MiB chunks, never whole.
  *
+ * `node:crypto` is loaded only when the fallback is needed: loading it costs ~20 ms of
+ * start-up, a fifth of a small `validate`.
+ *
  * `updateAsync` hashes off the main thread (libcrypto only), so several files or downloads
  * in flight do not serialize on one core. The fallback hashes on the calling thread.
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { Sha512 } from "./manifest.ts";
 
 /** An incremental SHA-512 computation. */
@@ -91,6 +93,19 @@ function readBackendPreference(): string | undefined {
   }
 }
 
+type CreateHash = typeof import("node:crypto").createHash;
+let nodeCreateHash: CreateHash | undefined;
+
+/**
+ * Loads the `node:crypto` backend, so `createSha512("node")` works even where libcrypto
+ * loaded (tests compare the two). Done at import when libcrypto cannot be loaded.
+ */
+export async function loadNodeBackend(): Promise<void> {
+  nodeCreateHash ??= (await import("node:crypto")).createHash;
+}
+
+if (loadBackend().backend === "node") await loadNodeBackend();
+
 /** The backend `createSha512` uses in this process. */
 export function sha512Backend(): Sha512Backend {
   return loadBackend().backend;
@@ -153,7 +168,7 @@ class LibcryptoHasher implements Sha512Hasher {
 }
 
 class NodeHasher implements Sha512Hasher {
-  readonly #hash = createHash("sha512");
+  readonly #hash = nodeHash();
 
   update(chunk: Uint8Array): void {
     this.#hash.update(chunk);
@@ -167,6 +182,13 @@ class NodeHasher implements Sha512Hasher {
   digest(): Sha512 {
     return this.#hash.digest("hex") as Sha512;
   }
+}
+
+function nodeHash(): ReturnType<CreateHash> {
+  if (nodeCreateHash === undefined) {
+    throw new Error("the node:crypto SHA-512 backend is not loaded (call loadNodeBackend())");
+  }
+  return nodeCreateHash("sha512");
 }
 
 /** Starts a SHA-512 computation with the fastest backend this process can load. */
@@ -193,10 +215,8 @@ export async function hashFile(
 ): Promise<FileDigest> {
   using file = await Deno.open(path, { read: true });
   const hasher = createSha512();
-  // Small files get small buffers: zeroing 2 MiB per file dominated hashing many small ones.
-  const bufferSize = Math.min(CHUNK_SIZE, Math.max(4096, (await file.stat()).size + 1));
-  let current = new Uint8Array(bufferSize);
-  let spare = new Uint8Array(bufferSize);
+  let current = borrowBuffer();
+  let spare = borrowBuffer();
   let size = 0;
   let filled = await file.read(current);
   while (filled !== null) {
@@ -207,7 +227,26 @@ export async function hashFile(
     [current, spare] = [spare, current];
     filled = await pending;
   }
+  // Only now, with no read or hash still writing or reading them, may others use them; on
+  // a failure they are dropped instead.
+  returnBuffer(current);
+  returnBuffer(spare);
   return { digest: hasher.digest(), size };
+}
+
+/**
+ * Read buffers kept between files: allocating (and zeroing) two fresh buffers per file cost
+ * more than hashing a 100 KiB file. Bounded, so a burst of lanes does not pin memory.
+ */
+const spareBuffers: Uint8Array[] = [];
+const MAX_SPARE_BUFFERS = 16;
+
+function borrowBuffer(): Uint8Array {
+  return spareBuffers.pop() ?? new Uint8Array(CHUNK_SIZE);
+}
+
+function returnBuffer(buffer: Uint8Array): void {
+  if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buffer);
 }
 
 /**
