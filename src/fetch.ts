@@ -19,7 +19,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Cache, isTempName, tempPathBeside } from "./cache.ts";
 import { hashFile } from "./digest.ts";
 import { errorMessage, ToolError } from "./errors.ts";
@@ -71,8 +71,21 @@ export interface FetchLog {
 export type Unpacker = (
   archivePath: string,
   workDir: string,
-  options: { signal?: AbortSignal },
+  options: {
+    signal?: AbortSignal;
+    /** Paths the unpack must not remove or replace, with how to name each. */
+    protect?: readonly { readonly path: string; readonly label: string }[];
+    onRemoveBase?: (base: string) => void;
+  },
 ) => Promise<{ readonly entries: number; readonly bytes: number }>;
+
+/** The manifest a fetch reads, which nothing the fetch writes may replace. */
+export interface ManifestInUse {
+  /** Absolute path. */
+  readonly path: string;
+  /** As the user named it, for messages. */
+  readonly display: string;
+}
 
 /** What `fetchRecords` needs. */
 export interface FetchOptions {
@@ -96,6 +109,8 @@ export interface FetchOptions {
   readonly changed?: (() => void) | undefined;
   /** Loads the unpacker when a record needs it. */
   readonly unpacker: () => Promise<Unpacker>;
+  /** The manifest being fetched: no record or archive member may overwrite it. */
+  readonly manifest?: ManifestInUse | undefined;
 }
 
 interface Obtained {
@@ -170,6 +185,11 @@ async function obtain(
 ): Promise<Obtained> {
   const { model } = options;
   const destination = join(options.cwd, record.filename);
+  if (options.manifest !== undefined && isSameFile(destination, options.manifest.path)) {
+    throw new ToolError(
+      `Cannot fetch "${record.filename}": it would overwrite the manifest in use ("${options.manifest.display}")`,
+    );
+  }
   model.setState(file, "checking");
   options.changed?.();
   const present = await checkPresent(record, destination, options);
@@ -428,6 +448,17 @@ async function unpackAll(
   progress: readonly FileProgress[],
   options: FetchOptions,
 ): Promise<void> {
+  // An archive must not undo the fetch: replace the manifest, or a file it just verified.
+  const protect = records.map((record) => ({
+    path: join(options.cwd, record.filename),
+    label: `the fetched file "${record.filename}"`,
+  }));
+  if (options.manifest !== undefined) {
+    protect.push({
+      path: options.manifest.path,
+      label: `the manifest in use ("${options.manifest.display}")`,
+    });
+  }
   for (const [index, record] of records.entries()) {
     const outcome = outcomes[index] as FileOutcome;
     if (!record.unpack || outcome.error !== null) continue;
@@ -440,6 +471,9 @@ async function unpackAll(
       const unpack = await options.unpacker();
       const result = await unpack(join(options.cwd, record.filename), options.cwd, {
         signal: options.signal,
+        protect,
+        onRemoveBase: (base) =>
+          options.log.info(`Removing ${base}/ (left by an earlier unpack of ${record.filename})`),
       });
       options.log.info(
         `Unpacked ${record.filename}: ${result.entries} entries, ${formatBytes(result.bytes)}`,
@@ -487,6 +521,18 @@ async function removeStaleTempFiles(cwd: string, log: FetchLog): Promise<void> {
     } finally {
       lock.release();
     }
+  }
+}
+
+/** Whether two paths name one file: the same path, or the same inode (any spelling of it). */
+function isSameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const one = Deno.lstatSync(a);
+    const other = Deno.lstatSync(b);
+    return one.ino !== null && one.ino === other.ino && one.dev === other.dev;
+  } catch {
+    return false;
   }
 }
 
