@@ -119,6 +119,12 @@ interface Obtained {
   readonly attempts: number;
 }
 
+/** What one `fetchRecords` run learns as it goes, shared by its files. */
+interface RunState {
+  /** Why the cache cannot be written, once a write into it failed: the run stops trying. */
+  cacheBroken: string | undefined;
+}
+
 /**
  * Fetches `records` into `options.cwd` and returns one outcome per record, in order. Never
  * throws for a file that fails (its outcome says why); throws the signal's reason when
@@ -129,6 +135,7 @@ export async function fetchRecords(
   options: FetchOptions,
 ): Promise<FileOutcome[]> {
   const { model } = options;
+  const run: RunState = { cacheBroken: undefined };
   await removeStaleTempFiles(options.cwd, options.log);
   const progress = records.map((record) => model.add(record.filename, record.size));
   const outcomes: FileOutcome[] = records.map((record) => ({
@@ -151,7 +158,7 @@ export async function fetchRecords(
     const started = performance.now();
     try {
       options.signal.throwIfAborted();
-      const obtained = await obtain(record, file, options);
+      const obtained = await obtain(record, file, options, run);
       model.setState(file, "done");
       outcomes[index] = {
         ...outcomes[index] as FileOutcome,
@@ -182,6 +189,7 @@ async function obtain(
   record: FileRecord,
   file: FileProgress,
   options: FetchOptions,
+  run: RunState,
 ): Promise<Obtained> {
   const { model } = options;
   const destination = join(options.cwd, record.filename);
@@ -198,9 +206,75 @@ async function obtain(
     options.log.info(`${record.filename} is present but does not match the manifest: replacing it`);
     await removeIfPresent(destination);
   }
-  return options.cache === undefined
-    ? await downloadBeside(record, destination, file, options)
-    : await viaCache(options.cache, record, destination, file, options);
+  const { cache } = options;
+  if (cache === undefined) return await downloadBeside(record, destination, file, options);
+  try {
+    return await viaCache(cache, record, destination, file, options, run);
+  } catch (error) {
+    if (!(error instanceof CacheWriteFailure)) throw error;
+    // The cache is an optimisation: a full or read-only one must not fail a fetch that can
+    // succeed without it (tooltool.py warns and goes on too).
+    if (run.cacheBroken === undefined) {
+      run.cacheBroken = error.reason;
+      options.log.warn(
+        `Cannot write to the cache folder "${cache.root}": ${error.reason}; fetching into the working directory without the cache for the rest of this run`,
+      );
+    }
+    return await downloadBeside(record, destination, file, options);
+  }
+}
+
+/** A write into the cache folder failed; the file can still be fetched without it. */
+class CacheWriteFailure extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, cause: unknown) {
+    super(`Cannot write to the cache: ${reason}`, { cause });
+    this.reason = reason;
+  }
+}
+
+/** Errors of a write that say the cache's file system cannot take it, not the network. */
+const CACHE_WRITE_CODES = new Set([
+  "ENOSPC",
+  "EDQUOT",
+  "EROFS",
+  "EACCES",
+  "EPERM",
+  "EIO",
+  "EFBIG",
+  "ENOTDIR",
+  "ENOENT",
+]);
+
+/**
+ * Runs a step that writes into the cache, turning a file-system failure (the error itself
+ * or its cause, as `writeError` wraps it) into a `CacheWriteFailure`. Anything else (the
+ * network, a digest mismatch, an abort) passes through unchanged.
+ */
+async function inCache<T>(step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const reason = cacheWriteReason(error);
+    if (reason === undefined) throw error;
+    throw new CacheWriteFailure(reason, error);
+  }
+}
+
+function cacheWriteReason(error: unknown): string | undefined {
+  let current = error;
+  for (let depth = 0; current instanceof Error && depth < 3; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && CACHE_WRITE_CODES.has(code)) {
+      if (code === "ENOSPC") return "no space left on device";
+      if (code === "EDQUOT") return "disk quota exceeded";
+      if (code === "EROFS") return "read-only file system";
+      return describeFsError(current);
+    }
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /** Whether the file in the working tree is the one the record describes. */
@@ -241,6 +315,7 @@ async function viaCache(
   destination: string,
   file: FileProgress,
   options: FetchOptions,
+  run: RunState,
 ): Promise<Obtained> {
   const { digest, size } = record;
   const { signal, model } = options;
@@ -257,7 +332,11 @@ async function viaCache(
   for (let round = 0;; round++) {
     const found = await fromCache(cache, record, destination, file, options, onWait);
     if (found !== "absent" && found !== "damaged") return found;
-    using part = await cache.lockPart(digest, { signal, onWait });
+    // Hits are still served from a cache that cannot be written; misses skip it.
+    if (run.cacheBroken !== undefined) {
+      return await downloadBeside(record, destination, file, options);
+    }
+    using part = await inCache(() => cache.lockPart(digest, { signal, onWait }));
     // Another job may have filled (or fixed) the entry while this one waited.
     const state = await cache.checkEntry(digest, size, { rehash: options.rehash, signal });
     if (state.kind === "valid" && round < 3) {
@@ -270,13 +349,13 @@ async function viaCache(
           cache.entryPath(digest)
         }) is damaged (${state.reason}): removing it and fetching the file again`,
       );
-      await cache.evict(digest, { signal });
+      await inCache(() => cache.evict(digest, { signal }));
     }
     let result;
     try {
-      result = await download(record, part.path, file, options, true);
+      result = await inCache(() => download(record, part.path, file, options, true));
       // The lock stays with the file through the rename: readers wait until it is placed.
-      cache.admit(part.path, digest);
+      await inCache(() => cache.admit(part.path, digest));
     } catch (error) {
       await part.removeFile().catch(() => {});
       throw error;
