@@ -20,6 +20,8 @@ import { Extractor, type Member } from "./archive/extract.ts";
 import { EntryProblem } from "./archive/safety.ts";
 import { type TarEntry, TarParser } from "./archive/tar.ts";
 import { extractZip } from "./archive/zip.ts";
+import { UNPACK_TEMP_PREFIX } from "./cache.ts";
+import { type FileLock, tryLock } from "./lock.ts";
 
 /** The archive formats tooltool manifests use. */
 export type ArchiveFormat = "tar" | "tar.gz" | "tar.bz2" | "tar.xz" | "tar.zst" | "zip";
@@ -219,8 +221,9 @@ export async function unpackArchive(
   ];
   await removeBaseDirectory(workDir, name, guards, options.onRemoveBase);
   let temporary: string;
+  let held: FileLock;
   try {
-    temporary = await Deno.makeTempDir({ dir: workDir, prefix: ".tooltool-unpack-" });
+    ({ path: temporary, lock: held } = await makeLockedTempDir(workDir));
   } catch (error) {
     const detail = `cannot create a directory in "${workDir}": ${errorMessage(error)}`;
     throw new ArchiveError(name, detail, { cause: error });
@@ -250,6 +253,25 @@ export async function unpackArchive(
       removeTree(temporary);
     } catch {
       // Best effort: the error being thrown, if any, matters more than a leftover.
+    }
+    held.release();
+  }
+}
+
+/**
+ * A fresh `.tooltool-unpack-XXXX` folder in `workDir`, with an exclusive lock on the folder
+ * itself held for as long as the unpack uses it: a killed unpack's folder is unlocked, and
+ * `fetch` removes such leftovers when it starts. A folder removed by such a clean-up between
+ * its creation and the lock (it was not locked yet) is simply replaced by another.
+ */
+async function makeLockedTempDir(workDir: string): Promise<{ path: string; lock: FileLock }> {
+  for (let attempt = 0;; attempt++) {
+    const path = await Deno.makeTempDir({ dir: workDir, prefix: UNPACK_TEMP_PREFIX });
+    try {
+      const lock = await tryLock(path, { exclusive: true, create: false });
+      if (lock !== undefined) return { path, lock };
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) || attempt >= 3) throw error;
     }
   }
 }

@@ -8,7 +8,15 @@ import {
   unpackArchive,
 } from "./archive.ts";
 import { ToolError } from "./errors.ts";
-import { hasProgram, listDirectory, run, snapshot, tar, zip } from "../test/archive_helpers.ts";
+import {
+  hasProgram,
+  listDirectory,
+  run,
+  snapshot,
+  tar,
+  zerosTarBz2,
+  zip,
+} from "../test/archive_helpers.ts";
 
 const tools = {
   tar: hasProgram("tar"),
@@ -509,3 +517,45 @@ for (const { name, setup, members, guard, entry } of protectedCases) {
     });
   });
 }
+
+/** Unpacks `path`, aborting from a timer after `afterMs`; returns how long the unpack ran. */
+async function abortedByTimer(path: string, dir: string, afterMs: number): Promise<number> {
+  const controller = new AbortController();
+  const reason = new Error("stopped by the timer");
+  const started = performance.now();
+  // A timer, like a signal listener, runs only when the event loop gets a turn.
+  const timer = setTimeout(() => controller.abort(reason), afterMs);
+  try {
+    await assert.rejects(
+      unpackArchive(path, dir, { signal: controller.signal, preferExternalTools: false }),
+      (error: unknown) => error === reason,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  return performance.now() - started;
+}
+
+Deno.test({
+  name:
+    "unpackArchive() lets the event loop run during an in-process bzip2 unpack, so an abort lands",
+  ignore: !tools.bzip2,
+  fn: () =>
+    withTempDir(async (dir) => {
+      await Deno.writeFile(`${dir}/zeros.tar.bz2`, await zerosTarBz2(20));
+      const ranMs = await abortedByTimer(`${dir}/zeros.tar.bz2`, dir, 200);
+      assert.ok(ranMs < 1000, `the unpack ran ${Math.round(ranMs)} ms`);
+      assert.deepEqual(listDirectory(dir), ["zeros.tar.bz2"]);
+    }),
+});
+
+Deno.test("unpackArchive() lets the event loop run while inflating one huge zip member", () =>
+  withTempDir(async (dir) => {
+    await Deno.writeFile(
+      `${dir}/zeros.zip`,
+      zip([{ name: "zeros/big", data: new Uint8Array(256 * 1024 * 1024) }]),
+    );
+    const ranMs = await abortedByTimer(`${dir}/zeros.zip`, dir, 100);
+    assert.ok(ranMs < 1000, `the unpack ran ${Math.round(ranMs)} ms`);
+    assert.deepEqual(listDirectory(dir), ["zeros.zip"]);
+  }));

@@ -666,6 +666,18 @@ export function isTempName(name: string): boolean {
   return /^\..+\.tooltool-[0-9a-f]{8}\.part$/.test(name);
 }
 
+/**
+ * The prefix of the folder an unpack extracts into, in the working directory
+ * (`.tooltool-unpack-XXXX`). Its unpacker holds an exclusive lock on the folder itself while
+ * it exists, so a later run can tell a killed unpack's leftover from a live one.
+ */
+export const UNPACK_TEMP_PREFIX = ".tooltool-unpack-";
+
+/** Whether a name is an unpack's temporary folder (see `UNPACK_TEMP_PREFIX`). */
+export function isUnpackTempName(name: string): boolean {
+  return name.startsWith(UNPACK_TEMP_PREFIX) && name.length > UNPACK_TEMP_PREFIX.length;
+}
+
 /** Whether a hard link failed because links are impossible here (so copy instead). */
 function cannotLink(error: unknown): boolean {
   const code = (error as { code?: string }).code;

@@ -19,8 +19,8 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
-import { Cache, isTempName, tempPathBeside } from "./cache.ts";
+import { basename, join, resolve } from "node:path";
+import { Cache, isTempName, isUnpackTempName, tempPathBeside } from "./cache.ts";
 import { hashFile } from "./digest.ts";
 import { errorMessage, ToolError } from "./errors.ts";
 import { describeFsError } from "./fs_error.ts";
@@ -579,8 +579,8 @@ async function unpackAll(
 }
 
 /**
- * Removes temporary files a killed run left in the working directory. A live run holds a
- * lock on each of its temporary files, so only dead ones can be locked here.
+ * Removes temporary files and unpack folders a killed run left in the working directory. A
+ * live run holds a lock on each of them, so only dead ones can be locked here.
  */
 async function removeStaleTempFiles(cwd: string, log: FetchLog): Promise<void> {
   let entries: Deno.DirEntry[];
@@ -590,6 +590,10 @@ async function removeStaleTempFiles(cwd: string, log: FetchLog): Promise<void> {
     return;
   }
   for (const entry of entries) {
+    if (entry.isDirectory && isUnpackTempName(entry.name)) {
+      await removeAbandonedUnpack(join(cwd, entry.name), log);
+      continue;
+    }
     if (!entry.isFile || !isTempName(entry.name)) continue;
     const path = join(cwd, entry.name);
     const lock = await tryLock(path, { exclusive: true }).catch(() => undefined);
@@ -612,6 +616,22 @@ function isSameFile(a: string, b: string): boolean {
     return one.ino !== null && one.ino === other.ino && one.dev === other.dev;
   } catch {
     return false;
+  }
+}
+
+/** Removes an unpack folder whose unpacker is gone (its lock is free), or leaves it. */
+async function removeAbandonedUnpack(path: string, log: FetchLog): Promise<void> {
+  const lock = await tryLock(path, { exclusive: true, create: false }).catch(() => undefined);
+  if (lock === undefined) return;
+  try {
+    await Deno.remove(path, { recursive: true });
+    log.debug(`Removed ${basename(path)}, left behind by an interrupted unpack`);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      log.warn(`Cannot remove "${path}", left by an interrupted unpack: ${describeFsError(error)}`);
+    }
+  } finally {
+    lock.release();
   }
 }
 
