@@ -110,6 +110,7 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
       log,
       changed: () => renderer.refresh(),
       unpacker: loadUnpacker,
+      manifest: { path: resolve(ctx.cwd, options.manifest), display: options.manifest },
     });
   } finally {
     renderer.stop();

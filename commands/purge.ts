@@ -1,6 +1,7 @@
 /**
  * `tooltool purge -c CACHE [-s GB] [--max-size GB] [--max-age DAYS]`: deletes cache entries,
- * least recently used first (see `src/purge.ts`). Exits 0 when the purge did what it was
+ * least recently used first (see `src/purge.ts`). Only digest-named regular files are
+ * entries; anything else in the folder is left alone (listed with `-v`). Exits 0 when the purge did what it was
  * asked (tooltool.py exits 1 even then).
  *
  * @module
@@ -9,7 +10,7 @@
 import { statfsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { CommandFunction } from "./options.ts";
-import { Cache } from "../src/cache.ts";
+import { Cache, type ForeignItem } from "../src/cache.ts";
 import { ToolError } from "../src/errors.ts";
 import { describeFsError } from "../src/fs_error.ts";
 import { formatBytes } from "../src/progress.ts";
@@ -51,6 +52,7 @@ export const purgeCommand: CommandFunction = async (_args, options, ctx) => {
   for (const item of result.inUse) {
     ctx.output.info(`Kept ${item.name}: another process is using it`);
   }
+  for (const item of result.ignored) ctx.output.debug(`Left ${item.name}: ${whyForeign(item)}`);
   if (result.spaceAlreadyFree) {
     ctx.output.info(`No need to clean up: ${formatBytes(result.freeBytes ?? 0)} free`);
   }
@@ -72,6 +74,19 @@ function freeSpace(path: string): number | undefined {
     return Number(stats.bavail) * Number(stats.bsize);
   } catch {
     return undefined;
+  }
+}
+
+function whyForeign(item: ForeignItem): string {
+  switch (item.reason) {
+    case "name":
+      return "not a cache entry";
+    case "directory":
+      return "not a cache entry (a directory)";
+    case "symlink":
+      return "not a cache entry (a symbolic link)";
+    case "other":
+      return "not a cache entry (not a regular file)";
   }
 }
 
@@ -100,6 +115,7 @@ function toReport(result: PurgeResult, folder: string) {
     cacheFolder: folder,
     removed: items(result.removed),
     inUse: items(result.inUse),
+    ignored: result.ignored.map((item) => item.name),
     removedBytes: result.removedBytes,
     freedBytes: result.freedBytes,
     freeBytes: result.freeBytes ?? null,
@@ -113,6 +129,7 @@ function emptyReport(folder: string) {
     cacheFolder: folder,
     removed: [],
     inUse: [],
+    ignored: [],
     removedBytes: 0,
     freedBytes: 0,
     freeBytes: null,

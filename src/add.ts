@@ -16,7 +16,8 @@
  * - Two arguments with the same base name are refused instead of recorded twice; the same
  *   path given twice is added once.
  * - `--version ""` means no version, as tooltool.py writes it.
- * - The manifest is replaced atomically.
+ * - The manifest is replaced atomically, and read, merged and written under a lock, so
+ *   parallel `add`s into one manifest all keep their records (tooltool.py loses some).
  *
  * @module
  */
@@ -28,7 +29,7 @@ import { ManifestError, PartialFailureError, ToolError } from "./errors.ts";
 import { describeFsError } from "./fs_error.ts";
 import type { FileRecord, SafeFilename, Visibility } from "./manifest.ts";
 import { parseSafeFilename } from "./manifest.ts";
-import { readManifest, writeManifest } from "./manifest_file.ts";
+import { lockManifest, readManifest, writeManifest } from "./manifest_file.ts";
 
 /** What `add` records beyond name, size and digest (`--visibility`, `--unpack`, `--version`). */
 export interface AddFilesOptions {
@@ -94,7 +95,8 @@ export async function addFiles(
   options: AddFilesOptions & { readonly ctx: Context },
 ): Promise<void> {
   const { ctx } = options;
-  const old = await readManifest(manifestPath, { cwd: ctx.cwd, allowMissing: true });
+  // A broken manifest fails the command before any hashing; it is read again to be changed.
+  await readManifest(manifestPath, { cwd: ctx.cwd, allowMissing: true });
 
   const failures: { target: string; error: ToolError }[] = [];
   const fail = (argument: string, detail: string) =>
@@ -118,8 +120,16 @@ export async function addFiles(
     );
   }
 
-  const merge = mergeRecords(old, fresh);
-  warnAboutDroppedKeys(old, manifestPath, ctx);
+  // Read again under the lock: another `add` may have written the manifest since (hashing
+  // takes long), and its records must survive this write.
+  using _lock = await lockManifest(manifestPath, {
+    cwd: ctx.cwd,
+    signal: ctx.signal,
+    onWait: () => ctx.output.info(`Waiting for another process writing "${manifestPath}"`),
+  });
+  const current = await readManifest(manifestPath, { cwd: ctx.cwd, allowMissing: true });
+  const merge = mergeRecords(current, fresh);
+  warnAboutDroppedKeys(current, manifestPath, ctx);
   await writeManifest(manifestPath, merge.records, { cwd: ctx.cwd });
 
   for (const record of merge.added) {

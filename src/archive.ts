@@ -13,13 +13,15 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { errorMessage, ToolError, type ToolErrorOptions } from "./errors.ts";
 import { type Compression, decompressedChunks } from "./archive/decompress.ts";
 import { Extractor, type Member } from "./archive/extract.ts";
 import { EntryProblem } from "./archive/safety.ts";
 import { type TarEntry, TarParser } from "./archive/tar.ts";
 import { extractZip } from "./archive/zip.ts";
+import { UNPACK_TEMP_PREFIX } from "./cache.ts";
+import { type FileLock, tryLock } from "./lock.ts";
 
 /** The archive formats tooltool manifests use. */
 export type ArchiveFormat = "tar" | "tar.gz" | "tar.bz2" | "tar.xz" | "tar.zst" | "zip";
@@ -56,6 +58,20 @@ export interface UnpackOptions {
    * gzip, zstd and single-threaded bzip2, where they are the faster choice.
    */
   preferExternalTools?: boolean;
+  /**
+   * Paths unpacking must never remove or replace: `fetch` passes the manifest in use and
+   * every file it put in place. The archive itself is always protected.
+   */
+  protect?: readonly ProtectedPath[];
+  /** Told before the base-name directory of an earlier unpack is removed (its name). */
+  onRemoveBase?: (base: string) => void;
+}
+
+/** A path unpacking must leave alone, and how to name it in the refusal. */
+export interface ProtectedPath {
+  readonly path: string;
+  /** Completes "would replace …": `the manifest in use ("manifest.tt")`, say. */
+  readonly label: string;
 }
 
 /** What {@link unpackArchive} extracted. */
@@ -172,13 +188,17 @@ const compressions: Record<Exclude<ArchiveFormat, "zip">, Compression> = {
 /**
  * Extracts `archivePath` into `workDir` with tooltool.py's semantics, atomically and safely.
  *
- * The directory named by {@link archiveBaseName} is removed from `workDir` first (never the
- * archive itself). The archive is then extracted into a temporary directory inside `workDir`
- * and, only once every member succeeded, its top-level entries are moved into `workDir`: an
- * entry that does not exist there is renamed into place; one that exists is merged as tar
- * would (directories merged member by member, anything else replaced), except that an
- * existing symbolic link is replaced, never followed. On failure the temporary tree is
- * removed and an {@link ArchiveError} names the archive and the offending member.
+ * The directory named by {@link archiveBaseName} is removed from `workDir` first, as an
+ * earlier unpack's leftover, but only when it can be one: a real directory (a file or a
+ * symbolic link of that name is left for the merge below), not a dot-directory (`.git`),
+ * not holding the archive or a protected path (refused with an {@link ArchiveError}). The
+ * archive is then extracted into a temporary directory inside `workDir` and, only once every
+ * member succeeded and no top-level entry would replace a protected path, its top-level
+ * entries are moved into `workDir`: an entry that does not exist there is renamed into
+ * place; one that exists is merged as tar would (directories merged member by member,
+ * anything else replaced), except that an existing symbolic link is replaced, never
+ * followed. On failure the temporary tree is removed and an {@link ArchiveError} names the
+ * archive and the offending member.
  */
 export async function unpackArchive(
   archivePath: string,
@@ -195,10 +215,15 @@ export async function unpackArchive(
   if (format === undefined) throw new ArchiveError(name, "not a tar or zip archive");
   options.signal?.throwIfAborted();
 
-  await removeBaseDirectory(archivePath, workDir, name);
+  const guards = [
+    { path: archivePath, label: "the archive being unpacked" },
+    ...options.protect ?? [],
+  ];
+  await removeBaseDirectory(workDir, name, guards, options.onRemoveBase);
   let temporary: string;
+  let held: FileLock;
   try {
-    temporary = await Deno.makeTempDir({ dir: workDir, prefix: ".tooltool-unpack-" });
+    ({ path: temporary, lock: held } = await makeLockedTempDir(workDir));
   } catch (error) {
     const detail = `cannot create a directory in "${workDir}": ${errorMessage(error)}`;
     throw new ArchiveError(name, detail, { cause: error });
@@ -212,7 +237,7 @@ export async function unpackArchive(
     }
     const stats = extractor.finish();
     options.signal?.throwIfAborted();
-    moveIntoPlace(temporary, workDir, archivePath);
+    moveIntoPlace(temporary, workDir, guards);
     return { format, entries: stats.entries, bytes: stats.bytes };
   } catch (error) {
     extractor.abort();
@@ -228,6 +253,25 @@ export async function unpackArchive(
       removeTree(temporary);
     } catch {
       // Best effort: the error being thrown, if any, matters more than a leftover.
+    }
+    held.release();
+  }
+}
+
+/**
+ * A fresh `.tooltool-unpack-XXXX` folder in `workDir`, with an exclusive lock on the folder
+ * itself held for as long as the unpack uses it: a killed unpack's folder is unlocked, and
+ * `fetch` removes such leftovers when it starts. A folder removed by such a clean-up between
+ * its creation and the lock (it was not locked yet) is simply replaced by another.
+ */
+async function makeLockedTempDir(workDir: string): Promise<{ path: string; lock: FileLock }> {
+  for (let attempt = 0;; attempt++) {
+    const path = await Deno.makeTempDir({ dir: workDir, prefix: UNPACK_TEMP_PREFIX });
+    try {
+      const lock = await tryLock(path, { exclusive: true, create: false });
+      if (lock !== undefined) return { path, lock };
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) || attempt >= 3) throw error;
     }
   }
 }
@@ -263,30 +307,53 @@ function tarMember(entry: TarEntry): Member {
 }
 
 /**
- * Removes `workDir/<base name>` as tooltool.py does before extracting; refuses when the
- * archive itself lives in that directory, where removing it would destroy the archive.
+ * Removes `workDir/<base name>` as tooltool.py does, but only a directory an earlier unpack
+ * could have left (see {@link unpackArchive}); refuses when removing it would delete
+ * something this tool does not own or must keep.
  */
-async function removeBaseDirectory(archivePath: string, workDir: string, name: string) {
+async function removeBaseDirectory(
+  workDir: string,
+  name: string,
+  guards: readonly ProtectedPath[],
+  onRemoveBase: ((base: string) => void) | undefined,
+): Promise<void> {
   const base = archiveBaseName(name);
   if (base === name || base === "") return;
   const target = join(workDir, base);
-  let archiveReal: string;
-  let targetReal: string;
+  let info: Deno.FileInfo;
   try {
-    targetReal = await Deno.realPath(target);
-    archiveReal = await Deno.realPath(archivePath);
-  } catch {
-    // Nothing to remove (or a dangling link, which removeTree handles below).
-    removeTree(target);
-    return;
+    info = await Deno.lstat(target);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw new ArchiveError(name, `cannot inspect "${base}": ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
-  if (archiveReal === targetReal || archiveReal.startsWith(targetReal + "/")) {
-    // Only a symbolic link to the archive's directory can be removed without destroying it.
-    const info = await Deno.lstat(target);
-    if (!info.isSymlink) {
+  // A file or a symbolic link cannot be an unpacked tree: it stays, and the merge replaces it
+  // only if the archive holds that very name (a link is never followed).
+  if (!info.isDirectory) return;
+  if (base.startsWith(".") || resolve(workDir, base) !== resolve(workDir, basename(base))) {
+    throw new ArchiveError(
+      name,
+      `will not remove the directory "${base}": a hidden directory is never one an unpack left`,
+      { hint: `remove "${base}" yourself if it is a leftover, or rename the archive` },
+    );
+  }
+  const realTarget = await Deno.realPath(target);
+  for (const [index, guard] of guards.entries()) {
+    const real = await Deno.realPath(guard.path).catch(() => undefined);
+    if (real === undefined || !(real === realTarget || real.startsWith(realTarget + "/"))) {
+      continue;
+    }
+    if (index === 0) {
       throw new ArchiveError(name, `it is inside "${base}", the directory unpacking replaces`);
     }
+    throw new ArchiveError(
+      name,
+      `will not remove the directory "${base}": it holds ${guard.label}`,
+    );
   }
+  onRemoveBase?.(base);
   try {
     removeTree(target);
   } catch (error) {
@@ -298,24 +365,69 @@ async function removeBaseDirectory(archivePath: string, workDir: string, name: s
 
 /**
  * Moves the extracted top-level entries of `source` into `target` (see {@link unpackArchive}).
- * Checked first, before anything moves: no top-level entry may replace the archive itself
- * (an archive "clang" holding a directory "clang").
+ * Checked first, before anything moves, so nothing is half merged: no entry may replace a
+ * protected path or a directory holding one (an archive "tool" holding a directory "tool"
+ * would replace the archive itself).
  */
-function moveIntoPlace(source: string, target: string, archivePath: string): void {
-  const archive = Deno.statSync(archivePath);
-  const names = [...Deno.readDirSync(source)].map((entry) => entry.name);
-  for (const name of names) {
+function moveIntoPlace(source: string, target: string, guards: readonly ProtectedPath[]): void {
+  const present = guards.flatMap((guard) => {
+    try {
+      const info = Deno.lstatSync(guard.path);
+      return [{ ...guard, real: Deno.realPathSync(guard.path), info }];
+    } catch {
+      // Not there: nothing to lose.
+      return [];
+    }
+  });
+  const clash = findClash(source, Deno.realPathSync(target), "", present);
+  if (clash !== undefined) {
+    throw new EntryProblem(clash.member, `would replace ${clash.guard.label}`);
+  }
+  for (const entry of Deno.readDirSync(source)) {
+    merge(join(source, entry.name), join(target, entry.name));
+  }
+}
+
+interface PresentGuard extends ProtectedPath {
+  readonly real: string;
+  readonly info: Deno.FileInfo;
+}
+
+/**
+ * The first member whose merge would remove a protected path, walking the merge exactly
+ * as `merge` will: a directory onto a real directory is merged, anything else replaces
+ * what is there, subtree included. `target` is a real path (no symbolic link in it).
+ */
+function findClash(
+  source: string,
+  target: string,
+  prefix: string,
+  guards: readonly PresentGuard[],
+): { member: string; guard: ProtectedPath } | undefined {
+  for (const entry of Deno.readDirSync(source)) {
+    const there = join(target, entry.name);
     let existing: Deno.FileInfo;
     try {
-      existing = Deno.lstatSync(join(target, name));
+      existing = Deno.lstatSync(there);
     } catch {
       continue;
     }
-    if (existing.ino === archive.ino && existing.dev === archive.dev && archive.ino !== null) {
-      throw new EntryProblem(name, "would replace the archive being unpacked");
+    const member = prefix + entry.name;
+    if (existing.isDirectory && entry.isDirectory) {
+      const deeper = findClash(join(source, entry.name), there, member + "/", guards);
+      if (deeper !== undefined) return deeper;
+      continue;
     }
+    const guard = guards.find((g) =>
+      g.real === there || g.real.startsWith(there + "/") || sameInode(g.info, existing)
+    );
+    if (guard !== undefined) return { member, guard };
   }
-  for (const name of names) merge(join(source, name), join(target, name));
+  return undefined;
+}
+
+function sameInode(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
+  return a.ino !== null && a.ino === b.ino && a.dev === b.dev;
 }
 
 function merge(source: string, target: string): void {

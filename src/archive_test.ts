@@ -8,7 +8,15 @@ import {
   unpackArchive,
 } from "./archive.ts";
 import { ToolError } from "./errors.ts";
-import { hasProgram, listDirectory, run, snapshot, tar, zip } from "../test/archive_helpers.ts";
+import {
+  hasProgram,
+  listDirectory,
+  run,
+  snapshot,
+  tar,
+  zerosTarBz2,
+  zip,
+} from "../test/archive_helpers.ts";
 
 const tools = {
   tar: hasProgram("tar"),
@@ -354,3 +362,200 @@ Deno.test({
     });
   },
 });
+
+Deno.test("unpackArchive() says which base-name directory it removes", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/clang`);
+    await Deno.writeFile(`${dir}/clang.tar`, tar([{ name: "clang/x", data: "x" }]));
+    const removed: string[] = [];
+    await unpackArchive(`${dir}/clang.tar`, dir, { onRemoveBase: (base) => removed.push(base) });
+    assert.deepEqual(removed, ["clang"]);
+  });
+});
+
+for (const [archive, base] of [[".git.tar.gz", ".git"], [".hg.tar", ".hg"], ["...tar", ".."]]) {
+  Deno.test(`unpackArchive() refuses to remove the hidden directory "${base}" for "${archive}"`, async () => {
+    await withTempDir(async (root) => {
+      const dir = `${root}/work`;
+      await Deno.mkdir(`${dir}/.git`, { recursive: true });
+      await Deno.mkdir(`${dir}/.hg`);
+      await Deno.writeTextFile(`${dir}/.git/HEAD`, "ref");
+      await Deno.writeTextFile(`${dir}/.hg/requires`, "store");
+      await Deno.writeFile(`${dir}/${archive}`, tar([{ name: "x", data: "x" }]));
+      const before = snapshot(root);
+      await assert.rejects(unpackArchive(`${dir}/${archive}`, dir), (error: unknown) => {
+        assert.ok(error instanceof ArchiveError);
+        assert.equal(
+          error.message,
+          `Cannot unpack "${archive}": will not remove the directory "${base}": a hidden directory is never one an unpack left`,
+        );
+        return true;
+      });
+      assert.deepEqual(snapshot(root), before);
+    });
+  });
+}
+
+Deno.test("unpackArchive() of a hidden name with nothing there goes ahead", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/.config.tar`, tar([{ name: ".config/a", data: "a" }]));
+    await unpackArchive(`${dir}/.config.tar`, dir);
+    assert.equal(await Deno.readTextFile(`${dir}/.config/a`), "a");
+  });
+});
+
+Deno.test("unpackArchive() leaves a file or a symbolic link named like the base, unless the archive holds that name", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/outside`);
+    await Deno.writeTextFile(`${dir}/outside/keep`, "keep");
+    await Deno.mkdir(`${dir}/work`);
+    await Deno.writeTextFile(`${dir}/work/notes`, "mine");
+    await Deno.symlink(`${dir}/outside`, `${dir}/work/clang`);
+    await Deno.writeFile(`${dir}/work/notes.tar`, tar([{ name: "other/a", data: "a" }]));
+    await Deno.writeFile(`${dir}/work/clang.tar`, tar([{ name: "bin/clang", data: "c" }]));
+    await unpackArchive(`${dir}/work/notes.tar`, `${dir}/work`);
+    await unpackArchive(`${dir}/work/clang.tar`, `${dir}/work`);
+    assert.equal(await Deno.readTextFile(`${dir}/work/notes`), "mine");
+    assert.ok((await Deno.lstat(`${dir}/work/clang`)).isSymlink);
+    assert.deepEqual(listDirectory(`${dir}/outside`), ["keep"]);
+    // A single-file archive unpacked again replaces its own earlier file, as tar would.
+    await Deno.writeFile(`${dir}/work/tool.tar`, tar([{ name: "tool", data: "v2" }]));
+    await Deno.writeTextFile(`${dir}/work/tool`, "v1");
+    await unpackArchive(`${dir}/work/tool.tar`, `${dir}/work`);
+    assert.equal(await Deno.readTextFile(`${dir}/work/tool`), "v2");
+  });
+});
+
+Deno.test("unpackArchive() refuses to remove a base-name directory holding a protected path", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/clang`);
+    await Deno.writeTextFile(`${dir}/clang/manifest.tt`, "[]");
+    await Deno.writeFile(`${dir}/clang.tar`, tar([{ name: "clang/x", data: "x" }]));
+    await assert.rejects(
+      unpackArchive(`${dir}/clang.tar`, dir, {
+        protect: [{ path: `${dir}/clang/manifest.tt`, label: "the manifest in use" }],
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof ArchiveError);
+        assert.equal(
+          error.message,
+          'Cannot unpack "clang.tar": will not remove the directory "clang": it holds the manifest in use',
+        );
+        return true;
+      },
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/clang/manifest.tt`), "[]");
+  });
+});
+
+const protectedCases: readonly {
+  name: string;
+  setup: (dir: string) => Promise<void>;
+  members: Parameters<typeof tar>[0];
+  guard: string;
+  entry: string;
+}[] = [
+  {
+    name: "a top-level member with a protected name",
+    setup: (dir) => Deno.writeTextFile(`${dir}/a.bin`, "verified"),
+    members: [{ name: "aaa/first", data: "1" }, { name: "a.bin", data: "evil" }],
+    guard: "a.bin",
+    entry: "a.bin",
+  },
+  {
+    name: "a nested member with the path of a protected file",
+    setup: async (dir) => {
+      await Deno.mkdir(`${dir}/sub`);
+      await Deno.writeTextFile(`${dir}/sub/manifest.tt`, "[]");
+    },
+    members: [{ name: "sub/other", data: "1" }, { name: "sub/manifest.tt", data: "evil" }],
+    guard: "sub/manifest.tt",
+    entry: "sub/manifest.tt",
+  },
+  {
+    name: "a file replacing the directory that holds a protected file",
+    setup: async (dir) => {
+      await Deno.mkdir(`${dir}/sub`);
+      await Deno.writeTextFile(`${dir}/sub/manifest.tt`, "[]");
+    },
+    members: [{ name: "sub", data: "a file now" }],
+    guard: "sub/manifest.tt",
+    entry: "sub",
+  },
+  {
+    name: "a member replacing a hard link to a protected file",
+    setup: async (dir) => {
+      await Deno.writeTextFile(`${dir}/a.bin`, "verified");
+      await Deno.link(`${dir}/a.bin`, `${dir}/alias`);
+    },
+    members: [{ name: "alias", data: "evil" }],
+    guard: "a.bin",
+    entry: "alias",
+  },
+];
+
+for (const { name, setup, members, guard, entry } of protectedCases) {
+  Deno.test(`unpackArchive() refuses ${name}, before anything moves`, async () => {
+    await withTempDir(async (dir) => {
+      await setup(dir);
+      await Deno.writeFile(`${dir}/t.tar`, tar(members));
+      const before = snapshot(dir);
+      await assert.rejects(
+        unpackArchive(`${dir}/t.tar`, dir, {
+          protect: [{ path: `${dir}/${guard}`, label: `the fetched file "${guard}"` }],
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof ArchiveError);
+          assert.equal(
+            error.message,
+            `Cannot unpack "t.tar": entry "${entry}" would replace the fetched file "${guard}"`,
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(snapshot(dir), before);
+    });
+  });
+}
+
+/** Unpacks `path`, aborting from a timer after `afterMs`; returns how long the unpack ran. */
+async function abortedByTimer(path: string, dir: string, afterMs: number): Promise<number> {
+  const controller = new AbortController();
+  const reason = new Error("stopped by the timer");
+  const started = performance.now();
+  // A timer, like a signal listener, runs only when the event loop gets a turn.
+  const timer = setTimeout(() => controller.abort(reason), afterMs);
+  try {
+    await assert.rejects(
+      unpackArchive(path, dir, { signal: controller.signal, preferExternalTools: false }),
+      (error: unknown) => error === reason,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  return performance.now() - started;
+}
+
+Deno.test({
+  name:
+    "unpackArchive() lets the event loop run during an in-process bzip2 unpack, so an abort lands",
+  ignore: !tools.bzip2,
+  fn: () =>
+    withTempDir(async (dir) => {
+      await Deno.writeFile(`${dir}/zeros.tar.bz2`, await zerosTarBz2(20));
+      const ranMs = await abortedByTimer(`${dir}/zeros.tar.bz2`, dir, 200);
+      assert.ok(ranMs < 1000, `the unpack ran ${Math.round(ranMs)} ms`);
+      assert.deepEqual(listDirectory(dir), ["zeros.tar.bz2"]);
+    }),
+});
+
+Deno.test("unpackArchive() lets the event loop run while inflating one huge zip member", () =>
+  withTempDir(async (dir) => {
+    await Deno.writeFile(
+      `${dir}/zeros.zip`,
+      zip([{ name: "zeros/big", data: new Uint8Array(256 * 1024 * 1024) }]),
+    );
+    const ranMs = await abortedByTimer(`${dir}/zeros.zip`, dir, 100);
+    assert.ok(ranMs < 1000, `the unpack ran ${Math.round(ranMs)} ms`);
+    assert.deepEqual(listDirectory(dir), ["zeros.zip"]);
+  }));

@@ -143,15 +143,27 @@ export interface CacheOptions {
   readonly boot?: string | undefined;
 }
 
-/** One top-level file of a cache folder, as `purge` sees it. */
+/** One entry of a cache folder (a regular file named by its sha512), as `purge` sees it. */
 export interface CacheEntryInfo {
   readonly name: string;
   readonly path: string;
   readonly size: number;
   /** Last use: the newest of the file's mtime (tooltool.py touches it) and our use records. */
   readonly lastUsedMs: number;
-  /** Whether the name is a sha512 digest (other files are tooltool.py-era debris). */
-  readonly isDigest: boolean;
+}
+
+/** A top-level name in a cache folder that is not the cache's, so never deleted. */
+export interface ForeignItem {
+  readonly name: string;
+  /** Why it is not an entry: its name, or its type (a digest-named directory or symlink). */
+  readonly reason: "name" | "directory" | "symlink" | "other";
+}
+
+/** What a cache folder holds at its top level. */
+export interface CacheListing {
+  readonly entries: CacheEntryInfo[];
+  /** Everything else except the state folder: left alone by purge. */
+  readonly foreign: ForeignItem[];
 }
 
 const DIGEST_NAME = /^[0-9a-f]{128}$/;
@@ -268,7 +280,12 @@ export class Cache {
       return { kind: "invalid", reason: "its sha512 does not match" };
     }
     if (info.mode !== null && (info.mode & 0o222) !== 0) {
-      Deno.chmodSync(path, info.mode & ~0o222 & 0o7777);
+      try {
+        Deno.chmodSync(path, info.mode & ~0o222 & 0o7777);
+      } catch {
+        // A read-only cache still serves its entries; it only cannot vouch for them by stamp.
+        return { kind: "valid", checked: "hash" };
+      }
     }
     this.#stampAfterHash(path, digest, info, "entry");
     return { kind: "valid", checked: "hash" };
@@ -413,20 +430,33 @@ export class Cache {
     this.#journal.append({ type: "use", digest, at: this.#now() });
   }
 
-  /** Every top-level file of the cache folder, with its size and last use. */
-  async entries(): Promise<CacheEntryInfo[]> {
+  /**
+   * The cache's entries with their size and last use, and what else lies at its top level.
+   * Only a regular file named by a sha512 digest is an entry: a cache folder may be any
+   * folder a user names (`-c .`), and nothing else in it is ours to delete. Names are
+   * `lstat`ed, so a symlink (even one named like a digest) is never followed out of the cache.
+   */
+  async list(): Promise<CacheListing> {
     const uses = await this.#journal.uses();
-    const found: CacheEntryInfo[] = [];
+    const entries: CacheEntryInfo[] = [];
+    const foreign: ForeignItem[] = [];
     for await (const item of Deno.readDir(this.root)) {
-      if (!item.isFile) continue;
+      if (item.name === STATE_DIR) continue;
       const path = join(this.root, item.name);
-      const info = await Deno.stat(path).catch(() => undefined);
-      if (info === undefined || !info.isFile) continue;
-      const isDigest = DIGEST_NAME.test(item.name);
-      const lastUsedMs = Math.max(info.mtime?.getTime() ?? 0, uses.get(item.name) ?? 0);
-      found.push({ name: item.name, path, size: info.size, lastUsedMs, isDigest });
+      const info = await Deno.lstat(path).catch(() => undefined);
+      if (info === undefined) continue;
+      if (!DIGEST_NAME.test(item.name)) {
+        foreign.push({ name: item.name, reason: "name" });
+      } else if (!info.isFile) {
+        const reason = info.isDirectory ? "directory" : info.isSymlink ? "symlink" : "other";
+        foreign.push({ name: item.name, reason });
+      } else {
+        const lastUsedMs = Math.max(info.mtime?.getTime() ?? 0, uses.get(item.name) ?? 0);
+        entries.push({ name: item.name, path, size: info.size, lastUsedMs });
+      }
     }
-    return found;
+    foreign.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return { entries, foreign };
   }
 
   /**
@@ -634,6 +664,18 @@ export function tempPathBeside(path: string): string {
 /** Whether a file name is one of our temporary files (see `tempPathBeside`). */
 export function isTempName(name: string): boolean {
   return /^\..+\.tooltool-[0-9a-f]{8}\.part$/.test(name);
+}
+
+/**
+ * The prefix of the folder an unpack extracts into, in the working directory
+ * (`.tooltool-unpack-XXXX`). Its unpacker holds an exclusive lock on the folder itself while
+ * it exists, so a later run can tell a killed unpack's leftover from a live one.
+ */
+export const UNPACK_TEMP_PREFIX = ".tooltool-unpack-";
+
+/** Whether a name is an unpack's temporary folder (see `UNPACK_TEMP_PREFIX`). */
+export function isUnpackTempName(name: string): boolean {
+  return name.startsWith(UNPACK_TEMP_PREFIX) && name.length > UNPACK_TEMP_PREFIX.length;
 }
 
 /** Whether a hard link failed because links are impossible here (so copy instead). */

@@ -317,18 +317,37 @@ Deno.test("recordVerified() stamps a hashed working-tree file, unless it is racy
   }
 });
 
-Deno.test("entries() lists top-level files with their last use, ignoring the state folder", () =>
+Deno.test("list() gives digest-named files as entries with their last use, the rest as foreign", () =>
   withCache(async ({ cache, digest, content }) => {
     await Deno.writeFile(cache.entryPath(digest), content);
     await Deno.writeTextFile(join(cache.root, "stray.txt"), "x");
     await Deno.utime(cache.entryPath(digest), 1_000, 1_000);
     cache.markUsed(digest);
-    const entries = await cache.entries();
-    const byName = new Map(entries.map((entry) => [entry.name, entry]));
-    assert.equal(entries.length, 2);
-    assert.ok((byName.get(digest)?.lastUsedMs ?? 0) > 1_000_000);
-    assert.equal(byName.get(digest)?.isDigest, true);
-    assert.equal(byName.get("stray.txt")?.isDigest, false);
+    const { entries, foreign } = await cache.list();
+    assert.deepEqual(entries.map((entry) => entry.name), [digest]);
+    assert.ok((entries[0]?.lastUsedMs ?? 0) > 1_000_000);
+    assert.deepEqual(foreign, [{ name: "stray.txt", reason: "name" }]);
+  }));
+
+Deno.test("list() never counts a digest-named directory or symlink, or an upper-case digest, as an entry", () =>
+  withCache(async ({ cache, digest, content }) => {
+    const outside = join(cache.root, "..", "outside.bin");
+    await Deno.writeFile(outside, content);
+    const asDir = sha512Hex("a directory");
+    const upper = sha512Hex("upper").toUpperCase();
+    await Deno.mkdir(cache.entryPath(asDir));
+    await Deno.symlink(outside, cache.entryPath(digest));
+    await Deno.writeFile(join(cache.root, upper), content);
+    const { entries, foreign } = await cache.list();
+    assert.deepEqual(entries, []);
+    assert.deepEqual(
+      foreign,
+      [
+        { name: asDir, reason: "directory" },
+        { name: digest, reason: "symlink" },
+        { name: upper, reason: "name" },
+      ].sort((a, b) => a.name < b.name ? -1 : 1),
+    );
   }));
 
 Deno.test("sweep() removes a partial download nobody writes, and keeps one being written", () =>

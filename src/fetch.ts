@@ -19,8 +19,8 @@
  * @module
  */
 
-import { join } from "node:path";
-import { Cache, isTempName, tempPathBeside } from "./cache.ts";
+import { basename, join, resolve } from "node:path";
+import { Cache, isTempName, isUnpackTempName, tempPathBeside } from "./cache.ts";
 import { hashFile } from "./digest.ts";
 import { errorMessage, ToolError } from "./errors.ts";
 import { describeFsError } from "./fs_error.ts";
@@ -71,8 +71,21 @@ export interface FetchLog {
 export type Unpacker = (
   archivePath: string,
   workDir: string,
-  options: { signal?: AbortSignal },
+  options: {
+    signal?: AbortSignal;
+    /** Paths the unpack must not remove or replace, with how to name each. */
+    protect?: readonly { readonly path: string; readonly label: string }[];
+    onRemoveBase?: (base: string) => void;
+  },
 ) => Promise<{ readonly entries: number; readonly bytes: number }>;
+
+/** The manifest a fetch reads, which nothing the fetch writes may replace. */
+export interface ManifestInUse {
+  /** Absolute path. */
+  readonly path: string;
+  /** As the user named it, for messages. */
+  readonly display: string;
+}
 
 /** What `fetchRecords` needs. */
 export interface FetchOptions {
@@ -96,12 +109,20 @@ export interface FetchOptions {
   readonly changed?: (() => void) | undefined;
   /** Loads the unpacker when a record needs it. */
   readonly unpacker: () => Promise<Unpacker>;
+  /** The manifest being fetched: no record or archive member may overwrite it. */
+  readonly manifest?: ManifestInUse | undefined;
 }
 
 interface Obtained {
   readonly source: FetchSource;
   readonly bytes: number;
   readonly attempts: number;
+}
+
+/** What one `fetchRecords` run learns as it goes, shared by its files. */
+interface RunState {
+  /** Why the cache cannot be written, once a write into it failed: the run stops trying. */
+  cacheBroken: string | undefined;
 }
 
 /**
@@ -114,6 +135,7 @@ export async function fetchRecords(
   options: FetchOptions,
 ): Promise<FileOutcome[]> {
   const { model } = options;
+  const run: RunState = { cacheBroken: undefined };
   await removeStaleTempFiles(options.cwd, options.log);
   const progress = records.map((record) => model.add(record.filename, record.size));
   const outcomes: FileOutcome[] = records.map((record) => ({
@@ -136,7 +158,7 @@ export async function fetchRecords(
     const started = performance.now();
     try {
       options.signal.throwIfAborted();
-      const obtained = await obtain(record, file, options);
+      const obtained = await obtain(record, file, options, run);
       model.setState(file, "done");
       outcomes[index] = {
         ...outcomes[index] as FileOutcome,
@@ -167,9 +189,15 @@ async function obtain(
   record: FileRecord,
   file: FileProgress,
   options: FetchOptions,
+  run: RunState,
 ): Promise<Obtained> {
   const { model } = options;
   const destination = join(options.cwd, record.filename);
+  if (options.manifest !== undefined && isSameFile(destination, options.manifest.path)) {
+    throw new ToolError(
+      `Cannot fetch "${record.filename}": it would overwrite the manifest in use ("${options.manifest.display}")`,
+    );
+  }
   model.setState(file, "checking");
   options.changed?.();
   const present = await checkPresent(record, destination, options);
@@ -178,9 +206,75 @@ async function obtain(
     options.log.info(`${record.filename} is present but does not match the manifest: replacing it`);
     await removeIfPresent(destination);
   }
-  return options.cache === undefined
-    ? await downloadBeside(record, destination, file, options)
-    : await viaCache(options.cache, record, destination, file, options);
+  const { cache } = options;
+  if (cache === undefined) return await downloadBeside(record, destination, file, options);
+  try {
+    return await viaCache(cache, record, destination, file, options, run);
+  } catch (error) {
+    if (!(error instanceof CacheWriteFailure)) throw error;
+    // The cache is an optimisation: a full or read-only one must not fail a fetch that can
+    // succeed without it (tooltool.py warns and goes on too).
+    if (run.cacheBroken === undefined) {
+      run.cacheBroken = error.reason;
+      options.log.warn(
+        `Cannot write to the cache folder "${cache.root}": ${error.reason}; fetching into the working directory without the cache for the rest of this run`,
+      );
+    }
+    return await downloadBeside(record, destination, file, options);
+  }
+}
+
+/** A write into the cache folder failed; the file can still be fetched without it. */
+class CacheWriteFailure extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, cause: unknown) {
+    super(`Cannot write to the cache: ${reason}`, { cause });
+    this.reason = reason;
+  }
+}
+
+/** Errors of a write that say the cache's file system cannot take it, not the network. */
+const CACHE_WRITE_CODES = new Set([
+  "ENOSPC",
+  "EDQUOT",
+  "EROFS",
+  "EACCES",
+  "EPERM",
+  "EIO",
+  "EFBIG",
+  "ENOTDIR",
+  "ENOENT",
+]);
+
+/**
+ * Runs a step that writes into the cache, turning a file-system failure (the error itself
+ * or its cause, as `writeError` wraps it) into a `CacheWriteFailure`. Anything else (the
+ * network, a digest mismatch, an abort) passes through unchanged.
+ */
+async function inCache<T>(step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const reason = cacheWriteReason(error);
+    if (reason === undefined) throw error;
+    throw new CacheWriteFailure(reason, error);
+  }
+}
+
+function cacheWriteReason(error: unknown): string | undefined {
+  let current = error;
+  for (let depth = 0; current instanceof Error && depth < 3; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && CACHE_WRITE_CODES.has(code)) {
+      if (code === "ENOSPC") return "no space left on device";
+      if (code === "EDQUOT") return "disk quota exceeded";
+      if (code === "EROFS") return "read-only file system";
+      return describeFsError(current);
+    }
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /** Whether the file in the working tree is the one the record describes. */
@@ -221,6 +315,7 @@ async function viaCache(
   destination: string,
   file: FileProgress,
   options: FetchOptions,
+  run: RunState,
 ): Promise<Obtained> {
   const { digest, size } = record;
   const { signal, model } = options;
@@ -237,7 +332,11 @@ async function viaCache(
   for (let round = 0;; round++) {
     const found = await fromCache(cache, record, destination, file, options, onWait);
     if (found !== "absent" && found !== "damaged") return found;
-    using part = await cache.lockPart(digest, { signal, onWait });
+    // Hits are still served from a cache that cannot be written; misses skip it.
+    if (run.cacheBroken !== undefined) {
+      return await downloadBeside(record, destination, file, options);
+    }
+    using part = await inCache(() => cache.lockPart(digest, { signal, onWait }));
     // Another job may have filled (or fixed) the entry while this one waited.
     const state = await cache.checkEntry(digest, size, { rehash: options.rehash, signal });
     if (state.kind === "valid" && round < 3) {
@@ -250,13 +349,13 @@ async function viaCache(
           cache.entryPath(digest)
         }) is damaged (${state.reason}): removing it and fetching the file again`,
       );
-      await cache.evict(digest, { signal });
+      await inCache(() => cache.evict(digest, { signal }));
     }
     let result;
     try {
-      result = await download(record, part.path, file, options, true);
+      result = await inCache(() => download(record, part.path, file, options, true));
       // The lock stays with the file through the rename: readers wait until it is placed.
-      cache.admit(part.path, digest);
+      await inCache(() => cache.admit(part.path, digest));
     } catch (error) {
       await part.removeFile().catch(() => {});
       throw error;
@@ -428,6 +527,17 @@ async function unpackAll(
   progress: readonly FileProgress[],
   options: FetchOptions,
 ): Promise<void> {
+  // An archive must not undo the fetch: replace the manifest, or a file it just verified.
+  const protect = records.map((record) => ({
+    path: join(options.cwd, record.filename),
+    label: `the fetched file "${record.filename}"`,
+  }));
+  if (options.manifest !== undefined) {
+    protect.push({
+      path: options.manifest.path,
+      label: `the manifest in use ("${options.manifest.display}")`,
+    });
+  }
   for (const [index, record] of records.entries()) {
     const outcome = outcomes[index] as FileOutcome;
     if (!record.unpack || outcome.error !== null) continue;
@@ -440,6 +550,9 @@ async function unpackAll(
       const unpack = await options.unpacker();
       const result = await unpack(join(options.cwd, record.filename), options.cwd, {
         signal: options.signal,
+        protect,
+        onRemoveBase: (base) =>
+          options.log.info(`Removing ${base}/ (left by an earlier unpack of ${record.filename})`),
       });
       options.log.info(
         `Unpacked ${record.filename}: ${result.entries} entries, ${formatBytes(result.bytes)}`,
@@ -466,8 +579,8 @@ async function unpackAll(
 }
 
 /**
- * Removes temporary files a killed run left in the working directory. A live run holds a
- * lock on each of its temporary files, so only dead ones can be locked here.
+ * Removes temporary files and unpack folders a killed run left in the working directory. A
+ * live run holds a lock on each of them, so only dead ones can be locked here.
  */
 async function removeStaleTempFiles(cwd: string, log: FetchLog): Promise<void> {
   let entries: Deno.DirEntry[];
@@ -477,6 +590,10 @@ async function removeStaleTempFiles(cwd: string, log: FetchLog): Promise<void> {
     return;
   }
   for (const entry of entries) {
+    if (entry.isDirectory && isUnpackTempName(entry.name)) {
+      await removeAbandonedUnpack(join(cwd, entry.name), log);
+      continue;
+    }
     if (!entry.isFile || !isTempName(entry.name)) continue;
     const path = join(cwd, entry.name);
     const lock = await tryLock(path, { exclusive: true }).catch(() => undefined);
@@ -487,6 +604,34 @@ async function removeStaleTempFiles(cwd: string, log: FetchLog): Promise<void> {
     } finally {
       lock.release();
     }
+  }
+}
+
+/** Whether two paths name one file: the same path, or the same inode (any spelling of it). */
+function isSameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const one = Deno.lstatSync(a);
+    const other = Deno.lstatSync(b);
+    return one.ino !== null && one.ino === other.ino && one.dev === other.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes an unpack folder whose unpacker is gone (its lock is free), or leaves it. */
+async function removeAbandonedUnpack(path: string, log: FetchLog): Promise<void> {
+  const lock = await tryLock(path, { exclusive: true, create: false }).catch(() => undefined);
+  if (lock === undefined) return;
+  try {
+    await Deno.remove(path, { recursive: true });
+    log.debug(`Removed ${basename(path)}, left behind by an interrupted unpack`);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      log.warn(`Cannot remove "${path}", left by an interrupted unpack: ${describeFsError(error)}`);
+    }
+  } finally {
+    lock.release();
   }
 }
 

@@ -243,3 +243,35 @@ Deno.test("fetchRecords() trusts a stamp for a present file, and --rehash does n
     assert.equal(rehashed?.source, "network");
     assert.equal(sha512Hex(await Deno.readFile(path)), records[0]?.digest);
   }));
+
+Deno.test("fetchRecords() falls back to the working directory when the cache cannot be written, warning once", () =>
+  withSetup(
+    { "a.bin": 5000, "b.bin": 4000, "c.bin": 3000, "hit.bin": 100 },
+    async ({ dir, records, contents, messages, options }) => {
+      const cache = await Cache.open(join(dir, "cache"));
+      const hit = records.find((record) => record.filename === "hit.bin") as FileRecord;
+      await Deno.writeFile(cache.entryPath(hit.digest), contents.get("hit.bin") as Uint8Array);
+      // Every write into the cache now fails: its temp folder is a plain file.
+      const tmp = join(dir, "cache", STATE_DIR, "tmp");
+      await Deno.remove(tmp, { recursive: true });
+      await Deno.writeTextFile(tmp, "not a directory");
+      const opts = options({ cache, jobs: 2 });
+      const outcomes = await fetchRecords(records, opts);
+      assert.deepEqual(outcomes.map((o) => [o.filename, o.source, o.error]), [
+        ["a.bin", "network", null],
+        ["b.bin", "network", null],
+        ["c.bin", "network", null],
+        ["hit.bin", "cache", null],
+      ]);
+      for (const [name, content] of contents) {
+        assert.deepEqual(await Deno.readFile(join(opts.cwd, name)), content);
+      }
+      const warnings = messages.filter((message) => message.startsWith("warning: "));
+      assert.deepEqual(warnings, [
+        `warning: Cannot write to the cache folder "${
+          join(dir, "cache")
+        }": a parent is not a directory; fetching into the working directory without the cache for the rest of this run`,
+      ]);
+      assert.deepEqual(await listDir(opts.cwd), ["a.bin", "b.bin", "c.bin", "hit.bin"]);
+    },
+  ));

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic_file.ts";
+import { acquireLock, type FileLock } from "./lock.ts";
 import { ManifestError } from "./errors.ts";
 import { describeFsError } from "./fs_error.ts";
 import { type FileRecord, parseManifest, serializeManifest } from "./manifest.ts";
@@ -100,6 +101,48 @@ export async function writeManifest(
       ? "the file is read-only"
       : describeFsError(error);
     throw fileProblem(path, "Cannot write manifest", detail, error);
+  }
+}
+
+/** Options for `lockManifest`. */
+export interface LockManifestOptions extends ManifestFileOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Called once when another process holds the lock, for a "waiting" message. */
+  readonly onWait?: (() => void) | undefined;
+}
+
+/**
+ * Takes the exclusive right to read, change and write the manifest at `path`, waiting for
+ * other holders: an `flock` on the directory that holds the manifest (the real one, when
+ * `path` is a symbolic link). Not on the manifest itself, which every write replaces by a
+ * rename — a second writer would lock the new inode while the first still holds the old.
+ * Not on a lock file beside it either: that file would be left in the user's tree by a
+ * killed run, and removing it races with waiters. A directory needs no file at all, its
+ * inode never changes, and the kernel drops the lock when the holder dies. The cost: two
+ * manifests in one directory are written one after the other, which takes milliseconds.
+ * `undefined` when the directory cannot be opened (missing: the write will say why).
+ */
+export async function lockManifest(
+  path: string,
+  options: LockManifestOptions = {},
+): Promise<FileLock | undefined> {
+  const resolved = resolvePath(path, options);
+  const directory = await Deno.realPath(resolved).then(
+    (real) => dirname(real),
+    () => dirname(resolved),
+  );
+  try {
+    return await acquireLock(directory, {
+      exclusive: true,
+      create: false,
+      signal: options.signal,
+      onWait: options.onWait,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
+      return undefined;
+    }
+    throw error;
   }
 }
 

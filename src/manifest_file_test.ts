@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ManifestError } from "./errors.ts";
 import { type FileRecord, type SafeFilename, serializeManifest, type Sha512 } from "./manifest.ts";
-import { readManifest, readManifestText, writeManifest } from "./manifest_file.ts";
+import { lockManifest, readManifest, readManifestText, writeManifest } from "./manifest_file.ts";
 
 const RECORD: FileRecord = {
   filename: "a.tgz" as SafeFilename,
@@ -142,4 +142,33 @@ Deno.test("writeManifest() reports a missing directory", async () => {
     const error = await manifestError(writeManifest("no/m.tt", [], { cwd: dir }));
     assert.equal(error.message, 'Cannot write manifest "no/m.tt": file not found');
   });
+});
+
+Deno.test("lockManifest() excludes a second writer of the same manifest, even through a symlink", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "manifest-lock-" });
+  try {
+    await Deno.mkdir(join(dir, "real"));
+    await Deno.writeTextFile(join(dir, "real", "manifest.tt"), "[]");
+    await Deno.symlink(join(dir, "real", "manifest.tt"), join(dir, "link.tt"));
+    const first = await lockManifest("real/manifest.tt", { cwd: dir });
+    assert.ok(first !== undefined);
+    let waited = false;
+    const second = lockManifest("link.tt", {
+      cwd: dir,
+      onWait: () => {
+        waited = true;
+        first.release();
+      },
+    });
+    const lock = await second;
+    assert.ok(waited, "the second taker had to wait for the first");
+    lock?.release();
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(join(dir, "real")))).map((e) => e.name),
+      ["manifest.tt"],
+      "no lock file is left",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -6,6 +6,12 @@
  * Added: `--max-size GB` (delete until the entries total at most GB) and `--max-age DAYS`
  * (delete entries unused for longer); with either of them, `-s 0` no longer means "all".
  *
+ * Unlike tooltool.py, which deletes every top-level file, only entries are ever deleted:
+ * regular files named by a sha512 digest (`Cache.list`), and the cache's own `.tooltool/`
+ * state. Whatever else a user keeps in the folder they named (a manifest, after
+ * `purge -c .`) is reported and left, so even `purge -c /` can remove nothing but
+ * digest-named files.
+ *
  * Safe while other jobs run: each entry is deleted under its exclusive lock, taken without
  * waiting, so an entry being checked or placed (or just admitted) is skipped and reported,
  * never pulled from under a reader; partial downloads are only removed when their writer is
@@ -16,7 +22,7 @@
  * @module
  */
 
-import type { Cache, CacheEntryInfo } from "./cache.ts";
+import type { Cache, CacheEntryInfo, ForeignItem } from "./cache.ts";
 
 const GIB = 1024 ** 3;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -47,6 +53,8 @@ export interface PurgeResult {
   readonly removed: readonly PurgeItem[];
   /** Entries that were due but in use by another process, so kept. */
   readonly inUse: readonly PurgeItem[];
+  /** Top-level names that are not cache entries, left alone whatever the policy. */
+  readonly ignored: readonly ForeignItem[];
   /** Bytes of the removed entries. */
   readonly removedBytes: number;
   /** Bytes returned to the file system (entries with no other link), plus stale temp files. */
@@ -119,7 +127,7 @@ export async function purgeCache(cache: Cache, options: PurgeOptions): Promise<P
   const { policy } = options;
   const now = options.now?.() ?? Date.now();
   const swept = await cache.sweep();
-  const entries = await cache.entries();
+  const { entries, foreign } = await cache.list();
   const { due, rest } = planPurge(entries, policy, now);
   const removed: PurgeItem[] = [];
   const inUse: PurgeItem[] = [];
@@ -155,6 +163,7 @@ export async function purgeCache(cache: Cache, options: PurgeOptions): Promise<P
   return {
     removed,
     inUse,
+    ignored: foreign,
     removedBytes: removed.reduce((sum, entry) => sum + entry.size, 0),
     freedBytes,
     freeBytes: options.freeSpace(cache.root),
@@ -165,18 +174,16 @@ export async function purgeCache(cache: Cache, options: PurgeOptions): Promise<P
 }
 
 /**
- * Deletes one top-level file of the cache. A digest entry is deleted under its exclusive
- * lock, taken only if free at once (undefined when another process is reading or placing
- * it). Returns the bytes given back to the file system (0 when other links keep the data).
+ * Deletes one cache entry under its exclusive lock, taken only if free at once (undefined
+ * when another process is reading or placing it). Returns the bytes given back to the file
+ * system (0 when other links keep the data).
  */
 async function removeEntry(cache: Cache, candidate: PurgeItem): Promise<number | undefined> {
-  const path = cache.entryPath(candidate.name);
-  if (!/^[0-9a-f]{128}$/.test(candidate.name)) return await unlinkCounting(path);
   const lock = await cache.tryLockEntry(candidate.name, true);
   if (lock === "busy") return undefined;
   if (lock === undefined) return 0;
   try {
-    return await unlinkCounting(path);
+    return await unlinkCounting(cache.entryPath(candidate.name));
   } finally {
     lock.release();
   }
@@ -189,6 +196,8 @@ async function unlinkCounting(path: string): Promise<number> {
   } catch {
     return 0;
   }
+  // Replaced by something else since it was listed: not an entry any more, so not ours.
+  if (!info.isFile) return 0;
   try {
     await Deno.remove(path);
   } catch (error) {

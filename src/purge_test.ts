@@ -9,7 +9,7 @@ const DAY = 24 * 60 * 60 * 1000;
 const NOW = 100 * DAY;
 
 function entry(name: string, size: number, lastUsedMs: number): CacheEntryInfo {
-  return { name, path: `/cache/${name}`, size, lastUsedMs, isDigest: true };
+  return { name, path: `/cache/${name}`, size, lastUsedMs };
 }
 
 const ENTRIES = [
@@ -81,13 +81,49 @@ async function names(path: string): Promise<string[]> {
 
 Deno.test("purgeCache() with no limits empties the cache but keeps its state folder", () =>
   withFilledCache(async (cache) => {
-    await Deno.writeTextFile(join(cache.root, "stray.txt"), "tooltool.py deletes any file");
     const result = await purgeCache(cache, { policy: { freeGb: 0 }, freeSpace: () => undefined });
-    assert.equal(result.removed.length, 4);
-    assert.equal(result.removedBytes, 6000 + 28);
-    assert.equal(result.freedBytes, 6000 + 28);
+    assert.equal(result.removed.length, 3);
+    assert.equal(result.removedBytes, 6000);
+    assert.equal(result.freedBytes, 6000);
     assert.equal(result.entriesLeft, 0);
     assert.deepEqual(await names(cache.root), [".tooltool"]);
+  }));
+
+Deno.test("purgeCache() leaves and reports every file that is not named by a digest", () =>
+  withFilledCache(async (cache) => {
+    await Deno.writeTextFile(join(cache.root, "manifest.tt"), "[]");
+    await Deno.writeTextFile(join(cache.root, "notes.txt"), "tooltool.py deletes any file");
+    await Deno.writeTextFile(join(cache.root, "a".repeat(127)), "one short of a digest");
+    const result = await purgeCache(cache, { policy: { freeGb: 0 }, freeSpace: () => undefined });
+    assert.equal(result.removed.length, 3);
+    assert.deepEqual(result.ignored.map((item) => item.name), [
+      "a".repeat(127),
+      "manifest.tt",
+      "notes.txt",
+    ]);
+    assert.deepEqual(await names(cache.root), [
+      ".tooltool",
+      "a".repeat(127),
+      "manifest.tt",
+      "notes.txt",
+    ]);
+  }));
+
+Deno.test("purgeCache() never deletes a digest-named directory, nor follows a digest-named symlink", () =>
+  withFilledCache(async (cache) => {
+    const outside = join(cache.root, "..", "precious.bin");
+    await Deno.writeTextFile(outside, "not the cache's");
+    const dirName = sha512Hex("dir");
+    const linkName = sha512Hex("link");
+    await Deno.mkdir(cache.entryPath(dirName));
+    await Deno.writeTextFile(join(cache.entryPath(dirName), "inside.txt"), "kept");
+    await Deno.symlink(outside, cache.entryPath(linkName));
+    const result = await purgeCache(cache, { policy: { freeGb: 0 }, freeSpace: () => undefined });
+    assert.equal(result.removed.length, 3);
+    assert.deepEqual(result.ignored.map((item) => item.reason).sort(), ["directory", "symlink"]);
+    assert.equal(await Deno.readTextFile(outside), "not the cache's");
+    assert.equal(await Deno.readTextFile(join(cache.entryPath(dirName), "inside.txt")), "kept");
+    assert.ok((await Deno.lstat(cache.entryPath(linkName))).isSymlink);
   }));
 
 Deno.test("purgeCache() keeps an entry another process holds", () =>

@@ -17,8 +17,10 @@
  * @module
  */
 
+import { createSha512 } from "./digest.ts";
 import { NetworkError, networkReason, ToolError } from "./errors.ts";
 import { USER_AGENT } from "./http.ts";
+import type { Sha512 } from "./manifest.ts";
 
 /** What storage answered to a PUT. */
 export interface StorageAnswer {
@@ -28,6 +30,16 @@ export interface StorageAnswer {
   readonly body: string;
   /** The `Retry-After` header, if any. */
   readonly retryAfter: string | null;
+}
+
+/** What storage answered to a PUT, and what the PUT sent. */
+export interface PutAnswer extends StorageAnswer {
+  /**
+   * The sha512 of the body exactly as it was sent (hashed as it was read from disk), or
+   * `null` when storage answered before the whole body had gone out. The caller compares it
+   * with the manifest: a file rewritten during the upload must not count as uploaded.
+   */
+  readonly sentDigest: Sha512 | null;
 }
 
 /** How one PUT is sent. */
@@ -47,7 +59,7 @@ export type StoragePut = (
   path: string,
   size: number,
   options: PutOptions,
-) => Promise<StorageAnswer>;
+) => Promise<PutAnswer>;
 
 /** Size of each write; two buffers of it per file in flight. */
 const CHUNK_BYTES = 256 * 1024;
@@ -63,14 +75,15 @@ const encoder = new TextEncoder();
  * is read from disk while the current one is sent. Resolves with whatever status storage
  * answers, also when it answers before the body is sent (e.g. 403 for an expired URL);
  * rejects with `NetworkError` when the connection fails or stalls, `ToolError` when the
- * file is shorter than `size`, and the signal's reason when it aborts.
+ * file is shorter than `size`, and the signal's reason when it aborts. Every byte sent is
+ * hashed on its way out (`sentDigest`).
  */
 export async function putFile(
   url: URL,
   path: string,
   size: number,
   options: PutOptions,
-): Promise<StorageAnswer> {
+): Promise<PutAnswer> {
   options.signal.throwIfAborted();
   const where = `${url.origin}/`;
   const networkError = (reason: string, cause?: unknown) =>
@@ -117,6 +130,7 @@ export async function putFile(
     let current = new Uint8Array(Math.min(CHUNK_BYTES, Math.max(1, size)));
     let spare = new Uint8Array(current.length);
     let remaining = size;
+    const hasher = createSha512();
     try {
       await writeAll(conn, encoder.encode(head), answer);
       let filled = remaining > 0 ? await file.read(current.subarray(0, remaining)) : null;
@@ -126,8 +140,13 @@ export async function putFile(
           ? file.read(spare.subarray(0, Math.min(spare.length, remaining)))
           : Promise.resolve(null);
         next.catch(() => {});
+        // The bytes hashed are the very bytes written: a file changing on disk meanwhile
+        // shows in the digest, whatever the manifest said when the upload began.
+        const hashing = hasher.updateAsync(current.subarray(0, filled));
+        hashing.catch(() => {});
         // Storage may answer (and stop reading) before the body is sent.
         await writeAll(conn, current.subarray(0, filled), answer);
+        await hashing;
         lastProgress = Date.now();
         if (!answered) options.onBytes(filled);
         [current, spare] = [spare, current];
@@ -137,7 +156,7 @@ export async function putFile(
       // A connection storage closed after answering early: the answer is what counts.
       if (failure === undefined && !(error instanceof ToolError)) {
         const early = await answer.catch(() => undefined);
-        if (early !== undefined) return early;
+        if (early !== undefined) return { ...early, sentDigest: null };
       }
       throw error;
     }
@@ -146,7 +165,8 @@ export async function putFile(
         `Cannot upload "${options.target}" to ${where}: the file became shorter while it was being uploaded`,
       );
     }
-    return await answer;
+    const sentDigest = remaining === 0 ? hasher.digest() : null;
+    return { ...await answer, sentDigest };
   } catch (error) {
     options.signal.throwIfAborted();
     if (failure instanceof ToolError) throw failure;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { NetworkError, networkReason, ToolError } from "./errors.ts";
+import { sha512Hex } from "./digest.ts";
 import { parseAnswer, putFile } from "./storage_put.ts";
 
 function putOptions(overrides: Partial<Parameters<typeof putFile>[3]> = {}) {
@@ -216,4 +217,38 @@ Deno.test("networkReason() keeps the words a person needs", () => {
   });
   assert.equal(networkReason(error), "connection refused");
   assert.equal(networkReason(new Error("Broken pipe (os error 32)")), "broken pipe");
+});
+
+Deno.test("putFile() reports the sha512 of the bytes it sent, even when the file changed meanwhile", async () => {
+  let received: Uint8Array | undefined;
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (r) => {
+    received = new Uint8Array(await r.arrayBuffer());
+    return new Response(null, { status: 200 });
+  });
+  const size = 1024 * 1024;
+  const original = new Uint8Array(size).fill(7);
+  const path = await tempFile(original);
+  try {
+    const url = new URL(`http://127.0.0.1:${server.addr.port}/x`);
+    const unchanged = await putFile(url, path, size, putOptions().options);
+    assert.equal(unchanged.sentDigest, sha512Hex(original));
+    let changed = false;
+    const answer = await putFile(url, path, size, {
+      ...putOptions().options,
+      // The chunks not yet read when the first one has gone out are read after this.
+      onBytes: () => {
+        if (changed) return;
+        changed = true;
+        using file = Deno.openSync(path, { write: true });
+        file.seekSync(size - 10, Deno.SeekMode.Start);
+        file.writeSync(new Uint8Array(10).fill(9));
+      },
+    });
+    assert.equal(answer.status, 200);
+    assert.ok(received !== undefined);
+    assert.equal(answer.sentDigest, sha512Hex(received));
+    assert.notEqual(answer.sentDigest, sha512Hex(original));
+  } finally {
+    await Deno.remove(path);
+  }
 });

@@ -31,6 +31,7 @@ import { describeCredentials, loadCredentials, requireCredentials } from "./cred
 import {
   errorMessage,
   HttpError,
+  IntegrityError,
   isRetriable,
   ManifestError,
   NetworkError,
@@ -638,7 +639,10 @@ async function putWithRetries(
           progress.add(count);
         },
       });
-      if (answer.status >= 200 && answer.status < 300) return { kind: "done" };
+      if (answer.status >= 200 && answer.status < 300) {
+        checkSent(item, url, answer.sentDigest);
+        return { kind: "done" };
+      }
       throw storageError(nameOf(item), url, answer);
     } catch (error) {
       progress.add(-sent);
@@ -654,6 +658,22 @@ async function putWithRetries(
       await sleep(delay, ctx.signal);
     }
   }
+}
+
+/**
+ * Fails an upload whose bytes, as sent, are not the manifest's: the file changed on disk
+ * during the PUT (same size, so only the digest tells), or storage took an incomplete body.
+ * Not retriable: sending the file again would send the changed file again.
+ */
+function checkSent(item: UploadItem, url: URL, sentDigest: Sha512 | null): void {
+  if (sentDigest === item.digest) return;
+  const detail = sentDigest === null
+    ? "storage answered success before the whole file was sent"
+    : "the file changed while it was being uploaded (what was sent does not match the manifest's sha512)";
+  throw new IntegrityError(`Cannot upload "${nameOf(item)}" to ${url.origin}/: ${detail}`, {
+    retriable: false,
+    ...(sentDigest === null ? {} : { hint: `re-run "tooltool add" for it, then upload again` }),
+  });
 }
 
 /** Whether storage refused a PUT because its signed URL had expired. */

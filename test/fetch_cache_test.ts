@@ -178,3 +178,44 @@ Deno.test("tooltool.py's purge leaves this tool's state folder alone", () =>
     assert.deepEqual(await listNames(fx.cache), [STATE_DIR]);
     assert.equal((await fx.run(["fetch", "-c", fx.cache])).code, 0);
   }));
+
+/** Mounts a tmpfs of `megabytes` at `path`; false (with the reason) when not permitted. */
+async function mountTmpfs(path: string, megabytes: number): Promise<true | string> {
+  try {
+    const mounted = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", `size=${megabytes}m`, "tmpfs", path],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (mounted.code === 0) return true;
+    return new TextDecoder().decode(mounted.stderr).trim() || `mount exited ${mounted.code}`;
+  } catch (error) {
+    return String(error);
+  }
+}
+
+Deno.test("fetch with a cache too small for the file warns once and fetches into the working directory", () =>
+  withFetchFixture({ "big.bin": 30_000_000, "small.bin": 1000 }, async (fx) => {
+    await Deno.mkdir(fx.cache);
+    const mounted = await mountTmpfs(fx.cache, 20);
+    if (mounted !== true) {
+      console.warn(`SKIPPED: cannot mount a 20 MB tmpfs for the cache (${mounted}); needs root`);
+      return;
+    }
+    try {
+      const run = await fx.run(["fetch", "-c", fx.cache, "-j", "1"]);
+      assert.equal(run.code, 0, run.stderr);
+      for (const name of ["big.bin", "small.bin"]) {
+        assert.deepEqual(await Deno.readFile(join(fx.work, name)), fx.file(name).content);
+      }
+      const warnings = run.stderr.split("\n").filter((line) => line.startsWith("warning: "));
+      assert.deepEqual(warnings, [
+        `warning: Cannot write to the cache folder "${fx.cache}": no space left on device; fetching into the working directory without the cache for the rest of this run`,
+      ]);
+      // Nothing half-written is left in the cache, nor beside the files.
+      assert.deepEqual(await listNames(join(fx.cache, STATE_DIR, "tmp")), []);
+      assert.deepEqual(await listNames(fx.work), ["big.bin", "manifest.tt", "small.bin"]);
+    } finally {
+      await new Deno.Command("umount", { args: [fx.cache] }).output();
+    }
+  }));

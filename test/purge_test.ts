@@ -145,3 +145,24 @@ Deno.test("purge while a fetch downloads into the cache leaves that download alo
     assert.deepEqual(await Deno.readFile(join(fx.work, "big.bin")), content);
     assert.deepEqual(await entriesIn(fx.cache), [digest]);
   }));
+
+Deno.test("purge -c . deletes only the cache's entries: the manifest and fetched files stay", () =>
+  withFetchFixture({ "a.bin": 3000 }, async (fx) => {
+    // The working directory used as the cache: entries land beside the manifest.
+    assert.equal((await fx.run(["fetch", "-c", "."])).code, 0);
+    const digest = fx.file("a.bin").digest;
+    await Deno.mkdir(join(fx.work, "notes"));
+    const run = await runTool(["purge", "-c", ".", "-v", "--json"], { cwd: fx.work });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout).ignored, ["a.bin", "manifest.tt", "notes"]);
+    assert.match(run.stderr, /^Left manifest\.tt: not a cache entry$/m);
+    assert.match(run.stderr, /^Left a\.bin: not a cache entry$/m);
+    assert.deepEqual((await listNames(fx.work)).sort(), [
+      STATE_DIR,
+      "a.bin",
+      "manifest.tt",
+      "notes",
+    ]);
+    assert.ok(!(await listNames(fx.work)).includes(digest));
+    assert.deepEqual(await Deno.readFile(join(fx.work, "a.bin")), fx.file("a.bin").content);
+  }));

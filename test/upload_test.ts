@@ -16,6 +16,7 @@ import {
 } from "./fake_server/server.ts";
 import type { Context } from "../src/context.ts";
 import { memoryOutput } from "../src/output.ts";
+import { putFile } from "../src/storage_put.ts";
 import { uploadManifest } from "../src/upload.ts";
 
 const UPLOADER = { clientId: "uploader", accessToken: "uploader-SECRET-token" };
@@ -664,5 +665,47 @@ Deno.test("uploadManifest() on a terminal keeps the verification wait on one liv
         String.raw`\r\u001b\[KStill waiting for the server to verify 1 file: \d+ s so far`,
       ),
     );
+  });
+});
+
+Deno.test("uploadManifest() fails a file rewritten (same size) while its PUT was being sent", async () => {
+  await withServer({ uploadExpiresSeconds: 60 }, async (server, dir) => {
+    const original = randomBytes(1024 * 1024);
+    const ws = await workspace(dir, { "a.bin": { content: original, visibility: "public" } });
+    const path = join(dir, "a.bin");
+    let rewritten = false;
+    // After the first chunk has gone out, the end of the file changes under the upload; the
+    // bytes still to be read are the new ones. No timing involved.
+    const put: typeof putFile = (url, file, size, options) =>
+      putFile(url, file, size, {
+        ...options,
+        onBytes: (count) => {
+          if (!rewritten) {
+            rewritten = true;
+            using handle = Deno.openSync(path, { write: true });
+            handle.seekSync(size - 4096, Deno.SeekMode.Start);
+            handle.writeSync(randomBytes(4096));
+          }
+          options.onBytes(count);
+        },
+      });
+    const { ctx, stderr } = testContext(dir);
+    const report = await uploadManifest({
+      manifest: "manifest.tt",
+      message: "m",
+      urls: [server.url],
+      authenticationFile: ws.tokenFile,
+      tuning: { completeWaitMs: 5_000 },
+      put,
+    }, ctx);
+    assert.ok(rewritten);
+    assert.equal(report.uploaded, 0);
+    assert.equal(report.failed, 1);
+    assert.equal(report.files[0]?.status, "failed");
+    assert.match(
+      stderr(),
+      /Cannot upload "a\.bin" to http:\/\/127\.0\.0\.1:\d+\/: the file changed while it was being uploaded/,
+    );
+    assert.equal(storagePuts(server).length, 1, "not sent again");
   });
 });

@@ -23,6 +23,7 @@
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import { decompressBzip2 } from "./bzip2.ts";
+import { yielding } from "./yielder.ts";
 import { EntryProblem } from "./safety.ts";
 
 /** The compressions a tar file may have. */
@@ -79,30 +80,8 @@ export async function* decompressedChunks(
   }
   const file = await Deno.open(path);
   try {
-    switch (compression) {
-      case "none":
-        yield* fileChunks(file, options.signal);
-        return;
-      case "gzip":
-        yield* nodeTransform(file, zlib.createGunzip({ chunkSize: zlibChunkSize }), options.signal);
-        return;
-      case "zstd":
-        yield* nodeTransform(
-          file,
-          zlib.createZstdDecompress({ chunkSize: zlibChunkSize }),
-          options.signal,
-        );
-        return;
-      case "xz": {
-        // Loaded on first use: the WebAssembly module costs 10 MB that gzip and zstd never need.
-        const { default: xz } = await import("xz-decompress");
-        yield* webStream(new xz.XzReadableStream(fileStream(file)), options.signal);
-        return;
-      }
-      case "bzip2":
-        yield* decompressBzip2(freshFileChunks(file, options.signal));
-        return;
-    }
+    // In-process decoders may run on buffered input for long: let signals through.
+    yield* yielding(inProcessChunks(file, compression, options.signal), options.signal);
   } catch (error) {
     throw corruptData(compression, error, options.signal);
   } finally {
@@ -111,6 +90,37 @@ export async function* decompressedChunks(
     } catch {
       // A web stream that was read to its end closes the file itself.
     }
+  }
+}
+
+async function* inProcessChunks(
+  file: Deno.FsFile,
+  compression: Compression,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Uint8Array> {
+  switch (compression) {
+    case "none":
+      yield* fileChunks(file, signal);
+      return;
+    case "gzip":
+      yield* nodeTransform(file, zlib.createGunzip({ chunkSize: zlibChunkSize }), signal);
+      return;
+    case "zstd":
+      yield* nodeTransform(
+        file,
+        zlib.createZstdDecompress({ chunkSize: zlibChunkSize }),
+        signal,
+      );
+      return;
+    case "xz": {
+      // Loaded on first use: the WebAssembly module costs 10 MB that gzip and zstd never need.
+      const { default: xz } = await import("xz-decompress");
+      yield* webStream(new xz.XzReadableStream(fileStream(file)), signal);
+      return;
+    }
+    case "bzip2":
+      yield* decompressBzip2(freshFileChunks(file, signal));
+      return;
   }
 }
 

@@ -16,6 +16,7 @@
 import * as zlib from "node:zlib";
 import type { Extractor, Member } from "./extract.ts";
 import { EntryProblem } from "./safety.ts";
+import { Yielder } from "./yielder.ts";
 
 const eocdSignature = 0x06054b50;
 const zip64LocatorSignature = 0x07064b50;
@@ -340,12 +341,17 @@ export async function extractZip(
     const fileSize = (await file.stat()).size;
     const directory = findDirectory(file, fileSize);
     const scratch = new Scratch();
+    const yielder = new Yielder(options.signal);
     let count = 0;
     for (const record of directoryRecords(file, directory)) {
       // Let signals and timers run now and then: stored members are all synchronous.
       if (++count % 256 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
       options.signal?.throwIfAborted();
-      await extractRecord(file, record, directory.offset, extractor, { scratch, inflater });
+      await extractRecord(file, record, directory.offset, extractor, {
+        scratch,
+        inflater,
+        yielder,
+      });
     }
   } finally {
     inflater.close();
@@ -403,6 +409,8 @@ class Inflater {
 interface Buffers {
   readonly scratch: Scratch;
   readonly inflater: Inflater;
+  /** A member of zeros inflates a thousandfold with no I/O to wait for: let signals in. */
+  readonly yielder: Yielder;
 }
 
 /** Compressed data is read and inflated in pieces of this size. */
@@ -476,6 +484,7 @@ async function memberData(
   const readLength = stored ? readSize : pieceSize;
   if (!stored) buffers.inflater.reset();
   for (let offset = 0; offset < record.compressedSize;) {
+    await buffers.yielder.tick();
     const length = Math.min(readLength, record.compressedSize - offset);
     const piece = readAt(file, dataOffset + offset, length, buffers.scratch);
     if (piece.length < length) throw new EntryProblem(record.name, "is truncated");
