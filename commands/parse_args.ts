@@ -15,6 +15,7 @@
 
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../src/errors.ts";
+import { parseBaseUrl } from "../src/url_policy.ts";
 import type { GlobalOptions, Visibility } from "./options.ts";
 
 /** One long option as the prefix expander sees it. */
@@ -315,17 +316,16 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
 /**
  * tooltool.py's URL rule: the `--url`s in order, or else https://$TOOLTOOL_HOST (default
  * tooltool.mozilla-releng.net) — routed through $TASKCLUSTER_PROXY_URL when that is set —
- * each with a trailing slash.
+ * each with a trailing slash. Every one must be an http(s) URL without query or fragment
+ * (`parseBaseUrl`); anything else is a `UsageError` naming where it came from.
  */
 export function baseUrls(urls: readonly string[], env: ArgsEnvironment): string[] {
-  let chosen = [...urls];
-  if (chosen.length === 0) {
-    const host = env.TOOLTOOL_HOST || DEFAULT_HOST;
-    chosen = [
-      env.TASKCLUSTER_PROXY_URL ? `${env.TASKCLUSTER_PROXY_URL}/${host}` : `https://${host}`,
-    ];
+  if (urls.length > 0) return urls.map((url) => parseBaseUrl(url, "--url"));
+  const host = env.TOOLTOOL_HOST || DEFAULT_HOST;
+  if (env.TASKCLUSTER_PROXY_URL) {
+    return [parseBaseUrl(`${env.TASKCLUSTER_PROXY_URL}/${host}`, "TASKCLUSTER_PROXY_URL")];
   }
-  return chosen.map((url) => url.endsWith("/") ? url : `${url}/`);
+  return [parseBaseUrl(`https://${host}`, "TOOLTOOL_HOST")];
 }
 
 function expandHome(path: string, home: string | undefined): string {

@@ -9,7 +9,8 @@
  * - with `--internal-digest`: that file is refused (403) to an anonymous caller.
  *
  * Every probe is sent anonymously, without following redirects, so what is checked is what
- * an anonymous client gets. URLs are shown without userinfo (`displayUrl`). One line per
+ * an anonymous client gets; the public file's redirect is only probed further when a
+ * download would follow it (`followableUrl`: http(s), no downgrade to http). URLs are shown without userinfo (`displayUrl`). One line per
  * probe on stdout (`ok` / `FAIL`, the URL, what was expected and what came), a `--json`
  * report, and exit 1 when any probe fails.
  *
@@ -18,9 +19,10 @@
 
 import type { Context } from "./context.ts";
 import { displayUrl, withoutUserinfo } from "./display.ts";
-import { networkReason, PartialFailureError, UsageError } from "./errors.ts";
+import { errorMessage, networkReason, PartialFailureError, UsageError } from "./errors.ts";
 import { USER_AGENT } from "./http.ts";
 import { isSha512 } from "./manifest.ts";
+import { followableUrl } from "./url_policy.ts";
 
 /** What `checkServers` probes. */
 export interface CheckOptions {
@@ -280,9 +282,14 @@ async function probePublic(ctx: Context, timeoutMs: number, url: URL): Promise<P
   let storage: URL;
   try {
     // A relative Location would inherit the API's userinfo: storage never gets it.
-    storage = withoutUserinfo(new URL(location, url));
-  } catch {
-    return [{ ...redirect, got: `302 to an invalid URL`, ok: false }];
+    storage = withoutUserinfo(followableUrl(location, url, "302"));
+  } catch (error) {
+    // Not followed: `file:`, `data:` or a downgrade to http is a failed probe, not a fetch.
+    return [{
+      ...redirect,
+      got: errorMessage(error).replace(/^302: the server /, "302: "),
+      ok: false,
+    }];
   }
   // Only the origin and path: the query is a signature anyone could use until it expires.
   const shown = displayUrl(`${storage.origin}${storage.pathname}`);

@@ -173,3 +173,11 @@ export function networkReason(error: unknown): string {
   const reason = last.replace(/\s*\(os error \d+\)$/, "").trim();
   return reason === "" ? errorMessage(error) : reason.charAt(0).toLowerCase() + reason.slice(1);
 }
+
+/**
+ * A server pointed at a URL this tool will not follow: a scheme other than http(s)
+ * (`file:`, `data:`, `ftp:`), a downgrade from https to http, too many redirects. Not
+ * retriable: a server that answers this once answers it again, so the download moves on
+ * to the next base URL.
+ */
+export class UnsafeUrlError extends ToolError {}

@@ -26,6 +26,7 @@ import {
 } from "./errors.ts";
 import { displayUrl, withoutUserinfo } from "./display.ts";
 import { sleep } from "./sleep.ts";
+import { followableUrl } from "./url_policy.ts";
 import { VERSION } from "./version.ts";
 
 export { sleep };
@@ -158,6 +159,8 @@ export class ApiClient {
    * Asks where a file can be downloaded: `GET sha512/<digest>` answers 302 with a signed,
    * short-lived storage URL. Call it right before downloading, since the URL expires. The
    * URL never carries the base URL's userinfo (a relative `Location` would inherit it).
+   * Throws `UnsafeUrlError` for a `Location` that is not http(s) or downgrades https to
+   * http (see `followableUrl`).
    */
   async resolveDownload(
     digest: string,
@@ -179,7 +182,8 @@ export class ApiClient {
         { status: response.status, url: displayUrl(this.url(`sha512/${digest}`)) },
       );
     }
-    return withoutUserinfo(new URL(location, this.#baseUrl));
+    const what = `Cannot fetch "${target}" from ${this.displayName}`;
+    return withoutUserinfo(followableUrl(location, new URL(this.#baseUrl), what));
   }
 }
 

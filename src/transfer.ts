@@ -13,6 +13,9 @@
  * bad digest starts over from byte 0. Each base URL is tried in order.
  *
  * Storage requests carry no credentials: the API's signed redirect is the authorization.
+ * Redirects are followed here, hop by hop, never by `fetch`: only http(s), never from https
+ * to http, at most `MAX_STORAGE_REDIRECTS` (see `url_policy.ts`); a source that breaks
+ * these rules is given up at once (`UnsafeUrlError`), and the next base URL is tried.
  *
  * @module
  */
@@ -24,8 +27,12 @@ import {
   IntegrityError,
   isRetriable,
   NetworkError,
+  networkReason,
   ToolError,
+  UnsafeUrlError,
 } from "./errors.ts";
+import { withoutUserinfo } from "./display.ts";
+import { followableUrl, MAX_STORAGE_REDIRECTS } from "./url_policy.ts";
 import {
   backoffDelayMs,
   type BackoffPolicy,
@@ -176,7 +183,7 @@ export async function downloadVerified(
 /** Errors that concern one attempt at one source; anything else (a full disk) stops at once. */
 function isTransferError(error: unknown): boolean {
   return error instanceof HttpError || error instanceof NetworkError ||
-    error instanceof IntegrityError;
+    error instanceof IntegrityError || error instanceof UnsafeUrlError;
 }
 
 async function attemptOnce(
@@ -206,12 +213,13 @@ async function attemptOnce(
   try {
     let response: Response;
     try {
-      response = await options.fetch(url, { headers, signal, redirect: "follow" });
+      response = await fetchFollowing(url, { headers, signal }, options);
     } catch (error) {
       options.signal.throwIfAborted();
       if (stall.signal.aborted) throw stalled();
+      if (error instanceof ToolError) throw error;
       throw new NetworkError(
-        `Cannot fetch "${filename}" from ${origin}: ${errorMessage(error)}`,
+        `Cannot fetch "${filename}" from ${origin}: ${networkReason(error)}`,
         { cause: error },
       );
     }
@@ -313,6 +321,35 @@ async function attemptOnce(
     }
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Statuses whose `Location` a storage GET follows. */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * A storage GET that follows redirects itself rather than letting `fetch` do it, so that
+ * every hop is checked (`followableUrl`: http(s) only, never https to http) and counted
+ * (`MAX_STORAGE_REDIRECTS`). The same headers (no credentials, ever) go to every hop.
+ */
+async function fetchFollowing(
+  url: URL,
+  init: { readonly headers: Headers; readonly signal: AbortSignal },
+  options: DownloadOptions,
+): Promise<Response> {
+  let current = url;
+  for (let hops = 0;; hops++) {
+    const response = await options.fetch(current, { ...init, redirect: "manual" });
+    const location = response.headers.get("Location");
+    if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
+    await response.body?.cancel();
+    const what = `Cannot fetch "${options.filename}" from ${current.origin}/`;
+    if (hops >= MAX_STORAGE_REDIRECTS) {
+      throw new UnsafeUrlError(
+        `${what}: storage redirected more than ${MAX_STORAGE_REDIRECTS} times`,
+      );
+    }
+    current = withoutUserinfo(followableUrl(location, current, what));
   }
 }
 
