@@ -19,6 +19,7 @@
 
 import type { Context } from "./context.ts";
 import { displayUrl, withoutUserinfo } from "./display.ts";
+import { clipText, readBoundedText } from "./bounded_read.ts";
 import { errorMessage, networkReason, PartialFailureError, UsageError } from "./errors.ts";
 import { USER_AGENT } from "./http.ts";
 import { isSha512 } from "./manifest.ts";
@@ -157,7 +158,7 @@ async function send(
       signal,
     });
     // A probe only needs the start of a body (an error document, a version).
-    const body = await readStart(response, 16 * 1024);
+    const { text: body } = await readBoundedText(response, 16 * 1024);
     return {
       status: response.status,
       statusText: response.statusText,
@@ -172,23 +173,6 @@ async function send(
   }
 }
 
-async function readStart(response: Response, limit: number): Promise<string> {
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    while (text.length < limit) {
-      const { done, value } = await reader.read();
-      if (done) return text;
-      text += decoder.decode(value, { stream: true });
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return text.slice(0, limit);
-}
-
 function describe(answer: Answer): string {
   const status = `${answer.status}${answer.statusText ? ` ${answer.statusText}` : ""}`;
   if (answer.status < 400) return status;
@@ -199,7 +183,9 @@ function detailOf(answer: Answer): string {
   const text = answer.body.trim();
   if (text === "") return "";
   const problem = problemOf(answer);
-  const summary = problem ?? text.replaceAll(/\s+/g, " ").slice(0, 200);
+  const summary = problem === undefined
+    ? clipText(text.replaceAll(/\s+/g, " "), 200)
+    : clipText(problem);
   return summary === "" ? "" : ` (${summary})`;
 }
 

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { readBoundedFile, UnreadableFileError } from "./bounded_read.ts";
 import { CredentialsError } from "./errors.ts";
 import { calculatePayloadHash, hawkHeader, type TaskclusterCredentials } from "./hawk.ts";
 
@@ -24,6 +25,9 @@ export type Credentials =
 
 /** Reads an environment variable. */
 export type EnvReader = (name: string) => string | undefined;
+
+/** Credentials are a few hundred bytes; a file this large is the wrong file. */
+export const MAX_CREDENTIALS_BYTES = 1024 * 1024;
 
 /** Temporary credentials are refused this long before they expire, so a request cannot race it. */
 const EXPIRY_MARGIN_MS = 30_000;
@@ -42,7 +46,10 @@ export async function loadCredentials(
     const path = options.authenticationFile;
     let text: string;
     try {
-      text = await Deno.readTextFile(path);
+      // Only a regular file, checked before it is opened: `/dev/zero` must not be read
+      // forever, a FIFO must not block the process where Ctrl-C cannot reach it.
+      const bytes = await readBoundedFile(path, { limit: MAX_CREDENTIALS_BYTES, kinds: "regular" });
+      text = new TextDecoder().decode(bytes);
     } catch (error) {
       const reason = error instanceof Deno.errors.NotFound
         ? "file not found"
@@ -50,6 +57,8 @@ export async function loadCredentials(
         ? "permission denied"
         : error instanceof Deno.errors.IsADirectory
         ? "it is a directory"
+        : error instanceof UnreadableFileError
+        ? error.message
         : "it cannot be read";
       throw new CredentialsError(`Cannot read credentials "${path}": ${reason}`, {
         hint: "--authentication-file names a JSON file with clientId and accessToken",

@@ -187,3 +187,33 @@ Deno.test("authorizationFor() signs the path without the query, as the ToolTool 
   );
   assert.equal(withQuery, pathOnly);
 });
+
+Deno.test("loadCredentials() refuses devices and FIFOs at once, and files over 1 MiB", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/fifo`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    const big = `${dir}/big`;
+    await Deno.writeTextFile(big, "x".repeat(1024 * 1024 + 1));
+    for (
+      const [path, reason] of [
+        ["/dev/zero", "it is a character device, not a regular file"],
+        ["/dev/stdin", undefined],
+        [fifo, "it is a FIFO (named pipe), not a regular file"],
+        [big, "the file is larger than 1 MiB"],
+        [dir, "it is a directory"],
+      ] as const
+    ) {
+      await assert.rejects(
+        loadCredentials({ authenticationFile: path }, noEnv),
+        (error: unknown) =>
+          error instanceof CredentialsError &&
+          error.message.startsWith(`Cannot read credentials "${path}": `) &&
+          (reason === undefined || error.message.endsWith(reason)),
+        path,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

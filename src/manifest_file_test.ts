@@ -143,3 +143,26 @@ Deno.test("writeManifest() reports a missing directory", async () => {
     assert.equal(error.message, 'Cannot write manifest "no/m.tt": file not found');
   });
 });
+
+Deno.test("readManifest() refuses a device at once instead of reading it to the limit", async () => {
+  await assert.rejects(
+    readManifest("/dev/zero"),
+    (error: unknown) =>
+      error instanceof ManifestError &&
+      error.message ===
+        'Cannot read manifest "/dev/zero": it is a character device, not a regular file',
+  );
+});
+
+Deno.test("readManifest() reads a manifest from a pipe (-m <(cmd))", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/fifo`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    const writer = new Deno.Command("sh", { args: ["-c", `printf '[]' > ${fifo}`] }).spawn();
+    assert.deepEqual(await readManifest(fifo), []);
+    await writer.status;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

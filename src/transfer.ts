@@ -32,6 +32,7 @@ import {
   UnsafeUrlError,
 } from "./errors.ts";
 import { withoutUserinfo } from "./display.ts";
+import { clipText, MAX_ERROR_BODY_BYTES, readBoundedText } from "./bounded_read.ts";
 import { followableUrl, MAX_STORAGE_REDIRECTS } from "./url_policy.ts";
 import {
   backoffDelayMs,
@@ -362,9 +363,13 @@ async function storageError(
   origin: string,
   response: Response,
 ): Promise<StorageHttpError> {
-  const text = await response.text().catch(() => "");
-  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
-  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+  const { text } = await readBoundedText(response, MAX_ERROR_BODY_BYTES);
+  const field = (name: string) => {
+    const value = new RegExp(`<${name}>([^<]*)</${name}>`).exec(text)?.[1];
+    return value === undefined ? undefined : clipText(value);
+  };
+  const code = field("Code");
+  const message = field("Message");
   const detail = [code, message].filter((part) => part !== undefined && part !== "").join(": ");
   const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
   return new StorageHttpError(

@@ -410,3 +410,41 @@ Deno.test("downloadVerified() gives up on a storage redirect loop", async () => 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("downloadVerified() reads a bounded start of a storage error body and clips its message", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(10);
+    let cancelled = false;
+    const xml = new TextEncoder().encode(
+      `<Error><Code>NoSuchKey</Code><Message>${"m".repeat(5000)}</Message></Error>`,
+    );
+    const endless = () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(xml);
+          },
+          pull(controller) {
+            controller.enqueue(new Uint8Array(64 * 1024));
+          },
+          cancel() {
+            cancelled = true;
+          },
+        }),
+        { status: 404 },
+      );
+    const { options, path } = routedDownload(dir, content, sha512Hex(content) as Sha512, {
+      "http://one.test/blob": endless,
+    }, ["http://one.test/blob"]);
+    await assert.rejects(
+      downloadVerified(path, options),
+      (error: unknown) =>
+        error instanceof HttpError &&
+        /\(NoSuchKey: m{500}… \(4500 more bytes\)\)$/.test(error.message),
+    );
+    assert.ok(cancelled);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
