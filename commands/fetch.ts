@@ -44,7 +44,7 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
   const records = await readManifest(options.manifest, { cwd: ctx.cwd });
   const { selected, unknown } = selectRecords(records, args);
   const credentials = await loadCredentials(
-    { authenticationFile: options.authenticationFile },
+    { authenticationFile: options.authenticationFile, warn: (message) => ctx.output.warn(message) },
     ctx.env,
   );
   if (credentials.kind !== "none") ctx.output.debug(`Using credentials from ${credentials.source}`);

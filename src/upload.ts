@@ -163,7 +163,7 @@ export async function uploadManifest(options: UploadOptions, ctx: Context): Prom
   }
   if (options.urls.length === 0) throw new UsageError("The upload command requires --url");
   const credentials = await loadCredentials(
-    { authenticationFile: options.authenticationFile },
+    { authenticationFile: options.authenticationFile, warn: (message) => ctx.output.warn(message) },
     ctx.env,
   );
   requireCredentials(

@@ -58,3 +58,21 @@ Deno.test("--authentication-file /dev/zero fails at once without reading it", as
     /^error: Cannot read credentials "\/dev\/zero": it is a character device, not a regular file$/m,
   );
 });
+
+Deno.test("fetch warns once about credentials others can read, and still uses them", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(join(dir.path, "manifest.tt"), "[]");
+  const creds = join(dir.path, "my creds.json");
+  await Deno.writeTextFile(creds, '{"clientId": "me", "accessToken": "s3cret-token"}');
+  await Deno.chmod(creds, 0o644);
+  const run = await runTool(
+    ["fetch", "-q", "--url", "http://127.0.0.1:9/", "--authentication-file", creds],
+    { cwd: dir.path },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(
+    run.stderr,
+    `warning: credentials "${creds}" are accessible to others (mode 0644); protect them with: chmod 600 '${creds}'\n`,
+  );
+  assert.ok(!run.stderr.includes("s3cret"));
+});
