@@ -101,6 +101,10 @@ async function main(argv: readonly string[]): Promise<number> {
       TOOLTOOL_HOST: readEnv("TOOLTOOL_HOST"),
       TASKCLUSTER_PROXY_URL: readEnv("TASKCLUSTER_PROXY_URL"),
       HOME: readEnv("HOME") ?? readEnv("USERPROFILE"),
+      TOOLTOOL_MAX_TIME: readEnv("TOOLTOOL_MAX_TIME"),
+      TOOLTOOL_RETRY_MAX_TIME: readEnv("TOOLTOOL_RETRY_MAX_TIME"),
+      TOOLTOOL_SPEED_LIMIT: readEnv("TOOLTOOL_SPEED_LIMIT"),
+      TOOLTOOL_SPEED_TIME: readEnv("TOOLTOOL_SPEED_TIME"),
     });
     if (parsed.kind === "help") {
       safeWrite(Deno.stdout, parsed.text);

@@ -103,6 +103,7 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
       fetch: ctx.fetch,
       signal: ctx.signal,
       stallTimeoutMs: numberFromEnv(ctx, "TOOLTOOL_STALL_TIMEOUT_MS"),
+      limits: options.limits,
       backoff: retryBase === undefined
         ? DEFAULT_BACKOFF
         : { baseMs: retryBase, maxMs: retryBase * 30 },

@@ -33,7 +33,12 @@ import {
   formatRate,
   type ProgressModel,
 } from "./progress.ts";
-import { type DownloadSource, downloadVerified, writeError } from "./transfer.ts";
+import {
+  type DownloadSource,
+  downloadVerified,
+  type TransferLimits,
+  writeError,
+} from "./transfer.ts";
 import type { BackoffPolicy } from "./http.ts";
 import { forEachConcurrently } from "./digest.ts";
 
@@ -88,6 +93,7 @@ export interface FetchOptions {
   readonly fetch: typeof globalThis.fetch;
   readonly signal: AbortSignal;
   readonly stallTimeoutMs?: number | undefined;
+  readonly limits?: TransferLimits | undefined;
   readonly attempts?: number | undefined;
   readonly backoff?: BackoffPolicy | undefined;
   readonly model: ProgressModel;
@@ -364,6 +370,7 @@ async function download(
       signal: options.signal,
       resume,
       stallTimeoutMs: options.stallTimeoutMs,
+      limits: options.limits,
       attempts: options.attempts,
       backoff: options.backoff,
       onReceived: (bytes) => model.received(file, bytes),

@@ -50,6 +50,30 @@ const BUFFER_SIZE = 1 << 20;
 /** Default: a body that sends nothing for this long has stalled. */
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
+/**
+ * Bounds on time, curl style. Each has a default; `--speed-limit`, `--speed-time`,
+ * `--max-time` and `--retry-max-time` change them.
+ */
+export interface TransferLimits {
+  /** Bytes per second below which an attempt is too slow (`--speed-limit`, default 1024). */
+  readonly speedLimit?: number | undefined;
+  /** How long the speed may stay below `speedLimit` (`--speed-time`, default 30 s). */
+  readonly speedTimeMs?: number | undefined;
+  /** The most one file may take, all attempts and servers included (`--max-time`; none). */
+  readonly maxTimeMs?: number | undefined;
+  /** No new attempt at a server once this long passed without progress (default 120 s). */
+  readonly retryMaxTimeMs?: number | undefined;
+}
+
+/** Default low-speed limit: fewer than this many bytes per second ... */
+export const DEFAULT_SPEED_LIMIT = 1024;
+
+/** ... for this long ends an attempt, as too slow (a retriable failure). */
+export const DEFAULT_SPEED_TIME_MS = 30_000;
+
+/** Default: no new attempt at a server after this long without progress. */
+export const DEFAULT_RETRY_MAX_TIME_MS = 120_000;
+
 /** Default: give up on a base URL after this many failed attempts in a row without progress. */
 export const DEFAULT_ATTEMPTS = 5;
 
@@ -80,6 +104,7 @@ export interface DownloadOptions {
   /** Keep the bytes already in the file (a download a killed process left) and go on. */
   readonly resume?: boolean | undefined;
   readonly stallTimeoutMs?: number | undefined;
+  readonly limits?: TransferLimits | undefined;
   /** Failed attempts in a row, without progress, before moving to the next base URL. */
   readonly attempts?: number | undefined;
   readonly backoff?: BackoffPolicy | undefined;
@@ -120,6 +145,28 @@ export async function downloadVerified(
   path: string,
   options: DownloadOptions,
 ): Promise<DownloadResult> {
+  const maxTimeMs = options.limits?.maxTimeMs;
+  if (maxTimeMs === undefined || maxTimeMs <= 0) return await downloadOnce(path, options);
+  // The whole download, retries and fallbacks included, runs under one deadline.
+  const deadline = AbortSignal.timeout(maxTimeMs);
+  try {
+    return await downloadOnce(path, {
+      ...options,
+      signal: AbortSignal.any([options.signal, deadline]),
+    });
+  } catch (error) {
+    options.signal.throwIfAborted();
+    if (!deadline.aborted) throw error;
+    throw new NetworkError(
+      `Cannot fetch "${options.filename}": not done within ${
+        formatSeconds(maxTimeMs)
+      } (--max-time)${error instanceof ToolError ? `; last error: ${error.message}` : ""}`,
+      { cause: error },
+    );
+  }
+}
+
+async function downloadOnce(path: string, options: DownloadOptions): Promise<DownloadResult> {
   using file = Deno.openSync(path, {
     read: true,
     write: true,
@@ -138,7 +185,9 @@ export async function downloadVerified(
   let received = 0;
   let lastError: unknown;
   const maxFailures = options.attempts ?? DEFAULT_ATTEMPTS;
+  const retryMaxTimeMs = options.limits?.retryMaxTimeMs ?? DEFAULT_RETRY_MAX_TIME_MS;
   for (const source of options.sources) {
+    let lastProgressAt = Date.now();
     let failures = 0;
     let attemptsHere = 0;
     let renewedExpiredUrl = false;
@@ -166,12 +215,15 @@ export async function downloadVerified(
           continue;
         }
         if (!isRetriable(error)) break;
+        if (sink.position > before) lastProgressAt = Date.now();
         failures = sink.position > before ? 1 : failures + 1;
         if (failures >= maxFailures || attemptsHere >= MAX_ATTEMPTS_PER_SOURCE) break;
         const asked = error instanceof HttpError ? error.retryAfterMs : undefined;
         const delay = asked !== undefined
           ? Math.min(asked, MAX_RETRY_AFTER_MS)
           : backoffDelayMs(failures - 1, options.backoff ?? DEFAULT_BACKOFF, options.random);
+        // A server that has made no progress for this long gets no further attempt.
+        if (Date.now() + delay - lastProgressAt > retryMaxTimeMs) break;
         options.onRetry?.(error, attempts + 1, delay, sink.position);
         await sleep(delay, options.signal);
       }
@@ -193,7 +245,8 @@ async function attemptOnce(
   options: DownloadOptions,
 ): Promise<void> {
   const { filename, size } = options;
-  const url = await source.resolve(options.signal);
+  // A resolver may not heed the signal: a deadline must not wait for its own timeout.
+  const url = await untilAborted(source.resolve(options.signal), options.signal);
   const stall = new AbortController();
   const signal = AbortSignal.any([options.signal, stall.signal]);
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
@@ -203,9 +256,28 @@ async function attemptOnce(
     timer = setTimeout(() => stall.abort(), stallMs);
   };
   const origin = `${url.origin}/`;
+  const speedLimit = options.limits?.speedLimit ?? DEFAULT_SPEED_LIMIT;
+  const speedTimeMs = options.limits?.speedTimeMs ?? DEFAULT_SPEED_TIME_MS;
+  let tooSlow = false;
+  // curl's --speed-limit/--speed-time: a trickle of a byte now and then keeps re-arming the
+  // stall timer, so the average over each window is what ends it.
+  let windowStart = sink.received;
+  const speedWatch = speedLimit > 0 && speedTimeMs > 0
+    ? setInterval(() => {
+      if (sink.received - windowStart < speedLimit * speedTimeMs / 1000) {
+        tooSlow = true;
+        stall.abort();
+      }
+      windowStart = sink.received;
+    }, speedTimeMs)
+    : undefined;
   const stalled = () =>
     new NetworkError(
-      `Cannot fetch "${filename}" from ${origin}: no data for ${formatSeconds(stallMs)}`,
+      tooSlow
+        ? `Cannot fetch "${filename}" from ${origin}: slower than ${speedLimit} bytes/s for ${
+          formatSeconds(speedTimeMs)
+        } (--speed-limit, --speed-time)`
+        : `Cannot fetch "${filename}" from ${origin}: no data for ${formatSeconds(stallMs)}`,
     );
   const offset = sink.position;
   const headers = new Headers({ "User-Agent": USER_AGENT, "Accept-Encoding": "identity" });
@@ -322,7 +394,18 @@ async function attemptOnce(
     }
   } finally {
     clearTimeout(timer);
+    clearInterval(speedWatch);
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the promise is left to settle). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** Statuses whose `Location` a storage GET follows. */

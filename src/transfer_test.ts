@@ -448,3 +448,30 @@ Deno.test("downloadVerified() reads a bounded start of a storage error body and 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("downloadVerified() starts no new attempt once retryMaxTimeMs passed without progress", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(10);
+    const slow500 = () => new Response("busy", { status: 503 });
+    const { seen, options, path } = routedDownload(dir, content, sha512Hex(content) as Sha512, {
+      "http://one.test/blob": slow500,
+    }, ["http://one.test/blob"]);
+    const fetchSlowly: typeof globalThis.fetch = async (input, init) => {
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      return options.fetch(input, init);
+    };
+    await assert.rejects(
+      downloadVerified(path, {
+        ...options,
+        fetch: fetchSlowly,
+        attempts: 20,
+        limits: { retryMaxTimeMs: 100 },
+      }),
+      /503/,
+    );
+    assert.ok(seen.length >= 2 && seen.length <= 4, `${seen.length} attempts`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -92,3 +92,78 @@ Deno.test("fetch refuses --url ftp:// at once as a usage error", async () => {
     'error: Invalid --url "ftp://mirror.test/": only http and https URLs are supported, not ftp:\n',
   );
 });
+
+/** A body of `size` bytes sent one byte every `everyMs` (a trickle the stall timer never sees). */
+function trickle(size: number, everyMs: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return new ReadableStream<Uint8Array>({
+    pull: (controller) =>
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          controller.enqueue(CONTENT.subarray(sent, sent + 1));
+          sent++;
+          if (sent >= size) controller.close();
+          resolve();
+        }, everyMs);
+      }),
+    cancel: () => clearTimeout(timer),
+  });
+}
+
+Deno.test("fetch ends an attempt that trickles below --speed-limit, as a retriable failure", async () => {
+  await using dir = await tempDir();
+  await writeManifest(dir.path);
+  let downloads = 0;
+  await using server = httpServer((request) => {
+    const { pathname } = new URL(request.url);
+    if (pathname === `/sha512/${DIGEST}`) {
+      return new Response(null, { status: 302, headers: { Location: "/blob" } });
+    }
+    downloads++;
+    return new Response(trickle(CONTENT.length, 200), {
+      headers: { "Content-Length": String(CONTENT.length) },
+    });
+  });
+  const started = performance.now();
+  const run = await runTool(
+    ["fetch", "--url", server.url, "--speed-limit", "100", "--speed-time", "0.5"],
+    { cwd: dir.path, env: { ...FAST_ENV, TOOLTOOL_STALL_TIMEOUT_MS: "5000" } },
+  );
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(
+    run.stderr,
+    /^error: Cannot fetch "a\.bin" from http:\/\/127\.0\.0\.1:\d+\/: slower than 100 bytes\/s for 0\.5 s \(--speed-limit, --speed-time\)$/m,
+  );
+  assert.match(run.stderr, /slower than 100 bytes\/s .*; retrying in/);
+  assert.ok(downloads >= 2, "retried");
+  assert.ok(performance.now() - started < 20_000);
+});
+
+Deno.test("fetch gives up on a file at --max-time, even when the API never answers", async () => {
+  await using dir = await tempDir();
+  await writeManifest(dir.path);
+  await using server = httpServer((request) =>
+    new Promise<Response>((resolve) =>
+      request.signal.addEventListener("abort", () => resolve(new Response(null)))
+    )
+  );
+  const started = performance.now();
+  const run = await runTool(
+    ["fetch", "--url", server.url, "--max-time", "1"],
+    { cwd: dir.path, env: FAST_ENV },
+  );
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /^error: Cannot fetch "a\.bin": not done within 1 s \(--max-time\)$/m);
+  assert.ok(performance.now() - started < 15_000);
+});
+
+Deno.test("a bad --max-time or TOOLTOOL_SPEED_LIMIT is a usage error", async () => {
+  await using dir = await tempDir();
+  const flag = await runTool(["fetch", "--max-time", "soon"], { cwd: dir.path });
+  assert.equal(flag.code, 2);
+  assert.match(flag.stderr, /Invalid value for --max-time: "soon" is not a number/);
+  const env = await runTool(["fetch"], { cwd: dir.path, env: { TOOLTOOL_SPEED_LIMIT: "-1" } });
+  assert.equal(env.code, 2);
+  assert.match(env.stderr, /Invalid value for TOOLTOOL_SPEED_LIMIT: must be at least 0/);
+});
