@@ -158,7 +158,9 @@ export async function fetchRecords(
         bytes: file.received,
         attempts: file.attempt,
         seconds: (performance.now() - started) / 1000,
-        error: errorMessage(error),
+        error: error instanceof ToolError
+          ? error.message
+          : `Cannot fetch "${record.filename}": ${describeFsError(error)}`,
         cause: error,
       };
     }

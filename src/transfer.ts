@@ -22,7 +22,6 @@
 
 import { createSha512, type Sha512Hasher } from "./digest.ts";
 import {
-  errorMessage,
   HttpError,
   IntegrityError,
   isRetriable,
@@ -32,6 +31,7 @@ import {
   UnsafeUrlError,
 } from "./errors.ts";
 import { withoutUserinfo } from "./display.ts";
+import { describeFsError } from "./fs_error.ts";
 import { clipText, MAX_ERROR_BODY_BYTES, readBoundedText } from "./bounded_read.ts";
 import { followableUrl, MAX_STORAGE_REDIRECTS } from "./url_policy.ts";
 import {
@@ -352,7 +352,7 @@ async function attemptOnce(
           if (stall.signal.aborted) throw stalled();
           throw new NetworkError(
             `Cannot fetch "${filename}" from ${origin}: the connection broke after ${sink.accepted} of ${size} bytes (${
-              errorMessage(error)
+              networkReason(error)
             })`,
             { cause: error },
           );
@@ -759,11 +759,5 @@ class HashingSink {
 
 /** A failed write, worded for the user; a full disk is not worth retrying. */
 export function writeError(filename: string, error: unknown): ToolError {
-  const code = (error as { code?: string }).code;
-  const reason = code === "ENOSPC"
-    ? "no space left on device"
-    : code === "EDQUOT"
-    ? "disk quota exceeded"
-    : errorMessage(error).replace(/ \(os error \d+\)/, "");
-  return new ToolError(`Cannot write "${filename}": ${reason}`, { cause: error });
+  return new ToolError(`Cannot write "${filename}": ${describeFsError(error)}`, { cause: error });
 }

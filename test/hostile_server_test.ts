@@ -25,6 +25,41 @@ function httpServer(handler: (request: Request) => Response | Promise<Response>)
   };
 }
 
+/** A TCP server that answers every connection with `reply` once the request arrived. */
+function rawServer(reply: (conn: Deno.Conn) => Promise<void>) {
+  const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const conns = new Set<Deno.Conn>();
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        await conn.read(new Uint8Array(64 * 1024)).catch(() => null);
+        await reply(conn).catch(() => {});
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+        conns.delete(conn);
+      })();
+    }
+  })().catch(() => {});
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      await serving;
+    },
+  };
+}
+
 async function writeManifest(dir: string, filename = "a.bin"): Promise<void> {
   await Deno.writeTextFile(
     join(dir, "manifest.tt"),
@@ -166,4 +201,116 @@ Deno.test("a bad --max-time or TOOLTOOL_SPEED_LIMIT is a usage error", async () 
   const env = await runTool(["fetch"], { cwd: dir.path, env: { TOOLTOOL_SPEED_LIMIT: "-1" } });
   assert.equal(env.code, 2);
   assert.match(env.stderr, /Invalid value for TOOLTOOL_SPEED_LIMIT: must be at least 0/);
+});
+
+/** Mounts a read-only tmpfs at `path` (needs root); false where that is not possible. */
+async function mountReadOnly(path: string): Promise<boolean> {
+  if (Deno.uid() !== 0) return false;
+  const { success } = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", path],
+    stderr: "null",
+  }).output();
+  return success;
+}
+
+Deno.test("fetch into a read-only working directory words the error, never `(os error 30)`", async (t) => {
+  await using dir = await tempDir();
+  const work = join(dir.path, "ro");
+  await Deno.mkdir(work);
+  const manifest = join(dir.path, "manifest.tt");
+  await writeManifest(dir.path);
+  if (!(await mountReadOnly(work))) {
+    t.step({ name: "skipped: cannot mount a read-only file system here", ignore: true, fn() {} });
+    return;
+  }
+  try {
+    await using good = goodServer();
+    for (const json of [false, true]) {
+      const run = await runTool(
+        ["fetch", "--url", good.url, "-m", manifest, ...(json ? ["--json"] : [])],
+        { cwd: work, env: FAST_ENV },
+      );
+      assert.equal(run.code, 1);
+      assert.doesNotMatch(run.stderr + run.stdout, /os error/);
+      assert.match(run.stderr, /^error: .*read-only file system/m);
+    }
+  } finally {
+    await new Deno.Command("umount", { args: [work] }).output();
+  }
+});
+
+const encoder = new TextEncoder();
+
+/** A storage that answers the download with `reply`, behind an API that redirects to it. */
+async function fetchFromBrokenStorage(
+  reply: (conn: Deno.Conn) => Promise<void>,
+  scheme: "http" | "https" = "http",
+) {
+  await using dir = await tempDir();
+  await writeManifest(dir.path);
+  await using storage = rawServer(reply);
+  const location = storage.url.replace("http:", `${scheme}:`) + "blob";
+  await using api = httpServer(() =>
+    new Response(null, { status: 302, headers: { Location: location } })
+  );
+  return await runTool(["fetch", "--url", api.url], {
+    cwd: dir.path,
+    env: { ...FAST_ENV, TOOLTOOL_RETRY_BASE_MS: "1" },
+  });
+}
+
+for (
+  const [name, reply, reason] of [
+    [
+      "a bad Content-Length",
+      "HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\nhello",
+      "invalid content-length parsed",
+    ],
+    [
+      "an oversized header",
+      `HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(1 << 20)}\r\n\r\n`,
+      "message head is too large",
+    ],
+    ["garbage instead of HTTP", "SSH-2.0-OpenSSH_9.6\r\n\r\n", "invalid HTTP version parsed"],
+  ] as const
+) {
+  Deno.test(`fetch names the cause when storage sends ${name}, not just "fetch failed"`, async () => {
+    const run = await fetchFromBrokenStorage(async (conn) => {
+      await conn.write(encoder.encode(reply));
+    });
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `^error: Cannot fetch "a\\.bin" from http://127\\.0\\.0\\.1:\\d+/: ${reason}$`,
+        "m",
+      ),
+    );
+    assert.doesNotMatch(run.stderr, /fetch failed/);
+  });
+}
+
+Deno.test("fetch names a TLS handshake failure (https:// to a plain TCP server)", async () => {
+  const run = await fetchFromBrokenStorage(async (conn) => {
+    await conn.write(encoder.encode("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+  }, "https");
+  assert.equal(run.code, 1);
+  assert.match(
+    run.stderr,
+    /^error: Cannot fetch "a\.bin" from https:\/\/127\.0\.0\.1:\d+\/: TLS handshake failed: received corrupt message/m,
+  );
+});
+
+Deno.test("fetch names a DNS failure for a host that cannot resolve", async () => {
+  await using dir = await tempDir();
+  await writeManifest(dir.path);
+  const run = await runTool(["fetch", "--url", "http://tooltool.invalid/"], {
+    cwd: dir.path,
+    env: { ...FAST_ENV, TOOLTOOL_RETRY_BASE_MS: "1" },
+  });
+  assert.equal(run.code, 1);
+  assert.match(
+    run.stderr,
+    /^error: Cannot fetch "a\.bin" from http:\/\/tooltool\.invalid\/: cannot resolve the host name \(/m,
+  );
 });
