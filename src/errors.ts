@@ -189,7 +189,9 @@ export function networkReason(error: unknown): string {
   ) {
     return `TLS handshake failed: ${reason}`;
   }
-  return reason;
+  // `tcp connect error: Connection refused`: the last part is the one a person needs.
+  const last = reason.split(": ").at(-1) ?? reason;
+  return last.charAt(0).toLowerCase() + last.slice(1);
 }
 
 /**
