@@ -13,7 +13,8 @@ import { type CommandName, parseArgs } from "./commands/parse_args.ts";
 import type { CommandFunction } from "./commands/options.ts";
 import type { Context } from "./src/context.ts";
 import { errorMessage, ExitCode, InterruptedError, ToolError } from "./src/errors.ts";
-import { safeText } from "./src/display.ts";
+import { safeJson, safeText } from "./src/display.ts";
+import { describeFsError, isFsError } from "./src/fs_error.ts";
 import { Output, type Verbosity } from "./src/output.ts";
 
 const COMMANDS: Record<CommandName, () => Promise<CommandFunction>> = {
@@ -58,9 +59,10 @@ function printError(error: unknown, verbose: boolean): void {
     if (verbose && error.cause !== undefined) printLine("cause", errorMessage(error.cause));
     return;
   }
-  // Deno's own errors (a file that vanished, a permission) are still the user's to fix.
-  if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
-    printLine("error", errorMessage(error));
+  // Deno's own errors (a file that vanished, a permission, a read-only disk) are still the
+  // user's to fix: worded, without the OS error number.
+  if (isFsError(error)) {
+    printLine("error", describeFsError(error));
     return;
   }
   printLine("error", `internal error: ${errorMessage(error)}`);
@@ -79,8 +81,29 @@ function readEnv(name: string): string | undefined {
   }
 }
 
+/**
+ * With `--json`, a run that failed before its command wrote a report still prints one, so a
+ * script always gets a document: `{"ok": false, "error": {"message", "hint", "exitCode"}}`.
+ */
+function printJsonFailure(error: unknown, exitCode: number): void {
+  const message = error instanceof ToolError
+    ? error.message
+    : isFsError(error)
+    ? describeFsError(error)
+    : `internal error: ${errorMessage(error)}`;
+  const hint = error instanceof ToolError ? error.hint ?? null : null;
+  safeWrite(Deno.stdout, safeJson({ ok: false, error: { message, hint, exitCode } }) + "\n");
+}
+
+/** `--json` among the options (not after `--`), for failures before parsing finished. */
+function jsonInArgv(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const verboseRequested = argv.includes("-v") || argv.includes("--verbose");
+  let output: Output | undefined;
   const interrupt = new AbortController();
   let interrupts = 0;
   const onSignal = () => {
@@ -101,6 +124,10 @@ async function main(argv: readonly string[]): Promise<number> {
       TOOLTOOL_HOST: readEnv("TOOLTOOL_HOST"),
       TASKCLUSTER_PROXY_URL: readEnv("TASKCLUSTER_PROXY_URL"),
       HOME: readEnv("HOME") ?? readEnv("USERPROFILE"),
+      TOOLTOOL_MAX_TIME: readEnv("TOOLTOOL_MAX_TIME"),
+      TOOLTOOL_RETRY_MAX_TIME: readEnv("TOOLTOOL_RETRY_MAX_TIME"),
+      TOOLTOOL_SPEED_LIMIT: readEnv("TOOLTOOL_SPEED_LIMIT"),
+      TOOLTOOL_SPEED_TIME: readEnv("TOOLTOOL_SPEED_TIME"),
     });
     if (parsed.kind === "help") {
       safeWrite(Deno.stdout, parsed.text);
@@ -108,16 +135,17 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     const { options } = parsed;
     const verbosity: Verbosity = options.verbose ? "verbose" : options.quiet ? "quiet" : "normal";
+    output = new Output({
+      writeStdout: (text) => safeWrite(Deno.stdout, text),
+      writeStderr: (text) => safeWrite(Deno.stderr, text),
+      verbosity,
+      json: options.json,
+      stderrIsTerminal: Deno.stderr.isTerminal(),
+    });
     const ctx: Context = {
       cwd: Deno.cwd(),
       env: readEnv,
-      output: new Output({
-        writeStdout: (text) => safeWrite(Deno.stdout, text),
-        writeStderr: (text) => safeWrite(Deno.stderr, text),
-        verbosity,
-        json: options.json,
-        stderrIsTerminal: Deno.stderr.isTerminal(),
-      }),
+      output,
       fetch: globalThis.fetch,
       signal: interrupt.signal,
       cores: navigator.hardwareConcurrency ?? 1,
@@ -130,7 +158,10 @@ async function main(argv: readonly string[]): Promise<number> {
       ? new InterruptedError("Interrupted")
       : error;
     printError(reported, verboseRequested);
-    return reported instanceof ToolError ? reported.exitCode : ExitCode.failed;
+    const exitCode = reported instanceof ToolError ? reported.exitCode : ExitCode.failed;
+    const json = output === undefined ? jsonInArgv(argv) : output.json;
+    if (json && !output?.reported) printJsonFailure(reported, exitCode);
+    return exitCode;
   }
 }
 

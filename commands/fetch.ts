@@ -44,7 +44,7 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
   const records = await readManifest(options.manifest, { cwd: ctx.cwd });
   const { selected, unknown } = selectRecords(records, args);
   const credentials = await loadCredentials(
-    { authenticationFile: options.authenticationFile },
+    { authenticationFile: options.authenticationFile, warn: (message) => ctx.output.warn(message) },
     ctx.env,
   );
   if (credentials.kind !== "none") ctx.output.debug(`Using credentials from ${credentials.source}`);
@@ -103,6 +103,7 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
       fetch: ctx.fetch,
       signal: ctx.signal,
       stallTimeoutMs: numberFromEnv(ctx, "TOOLTOOL_STALL_TIMEOUT_MS"),
+      limits: options.limits,
       backoff: retryBase === undefined
         ? DEFAULT_BACKOFF
         : { baseMs: retryBase, maxMs: retryBase * 30 },

@@ -8,6 +8,7 @@
  */
 
 import type { Context } from "../src/context.ts";
+import type { TransferLimits } from "../src/transfer.ts";
 
 /** `--visibility` values. */
 export type Visibility = "public" | "internal";
@@ -52,6 +53,8 @@ export interface GlobalOptions {
   readonly publicDigest: string | undefined;
   /** `--internal-digest` for `check`. */
   readonly internalDigest: string | undefined;
+  /** `--max-time`, `--retry-max-time`, `--speed-limit`, `--speed-time` (or their env vars). */
+  readonly limits: TransferLimits;
   /** `-q/--quiet` (also reflected in `ctx.output.verbosity`). */
   readonly quiet: boolean;
   /** `-v/--verbose` (also reflected in `ctx.output.verbosity`). */

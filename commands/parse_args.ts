@@ -15,6 +15,7 @@
 
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../src/errors.ts";
+import { parseBaseUrl } from "../src/url_policy.ts";
 import type { GlobalOptions, Visibility } from "./options.ts";
 
 /** One long option as the prefix expander sees it. */
@@ -51,6 +52,10 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: "max-age", takesValue: true, legacy: false },
   { long: "public-digest", takesValue: true, legacy: false },
   { long: "internal-digest", takesValue: true, legacy: false },
+  { long: "max-time", takesValue: true, legacy: false },
+  { long: "retry-max-time", takesValue: true, legacy: false },
+  { long: "speed-limit", takesValue: true, legacy: false },
+  { long: "speed-time", takesValue: true, legacy: false },
 ];
 
 /** The commands, in the order `--help` lists them. */
@@ -89,6 +94,11 @@ export interface ArgsEnvironment {
   readonly TASKCLUSTER_PROXY_URL?: string | undefined;
   /** For expanding `~` in --authentication-file. */
   readonly HOME?: string | undefined;
+  /** Defaults of --max-time, --retry-max-time, --speed-limit, --speed-time. */
+  readonly TOOLTOOL_MAX_TIME?: string | undefined;
+  readonly TOOLTOOL_RETRY_MAX_TIME?: string | undefined;
+  readonly TOOLTOOL_SPEED_LIMIT?: string | undefined;
+  readonly TOOLTOOL_SPEED_TIME?: string | undefined;
 }
 
 const DEFAULT_HOST = "tooltool.mozilla-releng.net";
@@ -213,6 +223,22 @@ function buildProgram() {
       "purge: delete entries unused for this long",
       parseNumber("--max-age", { integer: false, min: 0 }),
     )
+    .option(
+      "--max-time <seconds>",
+      "most time one file's download may take, retries included (default: no limit; env TOOLTOOL_MAX_TIME)",
+    )
+    .option(
+      "--retry-max-time <seconds>",
+      "no new attempt at a server after this long without progress (default 120; env TOOLTOOL_RETRY_MAX_TIME)",
+    )
+    .option(
+      "--speed-limit <bytes>",
+      "an attempt slower than this many bytes/s for --speed-time is retried (default 1024; env TOOLTOOL_SPEED_LIMIT)",
+    )
+    .option(
+      "--speed-time <seconds>",
+      "how long a transfer may stay under --speed-limit (default 30; env TOOLTOOL_SPEED_TIME)",
+    )
     .option("--public-digest <sha512>", "check: a public file that must redirect")
     .option(
       "--internal-digest <sha512>",
@@ -307,6 +333,17 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
     maxAgeDays: opts.maxAge,
     publicDigest: opts.publicDigest,
     internalDigest: opts.internalDigest,
+    limits: {
+      maxTimeMs: seconds("--max-time", "TOOLTOOL_MAX_TIME", opts.maxTime, env),
+      retryMaxTimeMs: seconds(
+        "--retry-max-time",
+        "TOOLTOOL_RETRY_MAX_TIME",
+        opts.retryMaxTime,
+        env,
+      ),
+      speedLimit: numberOption("--speed-limit", "TOOLTOOL_SPEED_LIMIT", opts.speedLimit, env),
+      speedTimeMs: seconds("--speed-time", "TOOLTOOL_SPEED_TIME", opts.speedTime, env),
+    },
     quiet: opts.quiet === true,
     verbose: opts.verbose === true,
   };
@@ -315,17 +352,43 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
 /**
  * tooltool.py's URL rule: the `--url`s in order, or else https://$TOOLTOOL_HOST (default
  * tooltool.mozilla-releng.net) — routed through $TASKCLUSTER_PROXY_URL when that is set —
- * each with a trailing slash.
+ * each with a trailing slash. Every one must be an http(s) URL without query or fragment
+ * (`parseBaseUrl`); anything else is a `UsageError` naming where it came from.
  */
 export function baseUrls(urls: readonly string[], env: ArgsEnvironment): string[] {
-  let chosen = [...urls];
-  if (chosen.length === 0) {
-    const host = env.TOOLTOOL_HOST || DEFAULT_HOST;
-    chosen = [
-      env.TASKCLUSTER_PROXY_URL ? `${env.TASKCLUSTER_PROXY_URL}/${host}` : `https://${host}`,
-    ];
+  if (urls.length > 0) return urls.map((url) => parseBaseUrl(url, "--url"));
+  const host = env.TOOLTOOL_HOST || DEFAULT_HOST;
+  if (env.TASKCLUSTER_PROXY_URL) {
+    return [parseBaseUrl(`${env.TASKCLUSTER_PROXY_URL}/${host}`, "TASKCLUSTER_PROXY_URL")];
   }
-  return chosen.map((url) => url.endsWith("/") ? url : `${url}/`);
+  return [parseBaseUrl(`https://${host}`, "TOOLTOOL_HOST")];
+}
+
+/**
+ * A non-negative number from a flag, else from its environment variable, else undefined
+ * (the library's default). A bad value is a usage error naming where it came from.
+ */
+function numberOption(
+  flag: string,
+  variable: keyof ArgsEnvironment,
+  value: string | undefined,
+  env: ArgsEnvironment,
+): number | undefined {
+  if (value !== undefined) return parseNumber(flag, { integer: false, min: 0 })(value);
+  const fromEnv = env[variable];
+  if (fromEnv === undefined || fromEnv.trim() === "") return undefined;
+  return parseNumber(variable, { integer: false, min: 0 })(fromEnv);
+}
+
+/** `numberOption` in seconds, returned in milliseconds. */
+function seconds(
+  flag: string,
+  variable: keyof ArgsEnvironment,
+  value: string | undefined,
+  env: ArgsEnvironment,
+): number | undefined {
+  const number = numberOption(flag, variable, value, env);
+  return number === undefined ? undefined : Math.round(number * 1000);
 }
 
 function expandHome(path: string, home: string | undefined): string {

@@ -96,3 +96,40 @@ Deno.test("expandOptionPrefixes() leaves values and the arguments after -- alone
     ["--message", "--auth", "-m", "--url", "--", "--auth"],
   );
 });
+
+Deno.test("baseUrls() refuses every scheme but http and https, naming the scheme", () => {
+  for (
+    const url of ["ftp://x/", "file:///etc/", "data:text/plain,x", "blob:http://x/y", "ws://x/"]
+  ) {
+    assert.throws(
+      () => baseUrls([url], {}),
+      (error: unknown) =>
+        error instanceof UsageError && error.exitCode === 2 &&
+        error.message.includes("only http and https") &&
+        error.message.includes(new URL(url).protocol),
+      url,
+    );
+  }
+});
+
+Deno.test("baseUrls() refuses a base URL with a query or a fragment", () => {
+  for (const url of ["http://x/?a=1", "http://x/#top", "http://x/?"]) {
+    assert.throws(() => baseUrls([url], {}), /cannot have a query or fragment/, url);
+  }
+});
+
+Deno.test("baseUrls() refuses text that is not a URL, and bad environment-derived URLs", () => {
+  assert.throws(() => baseUrls(["tooltool.example"], {}), /Invalid --url "tooltool.example"/);
+  assert.throws(() => baseUrls([], { TOOLTOOL_HOST: "h/x?y" }), /Invalid TOOLTOOL_HOST/);
+  assert.throws(
+    () => baseUrls([], { TASKCLUSTER_PROXY_URL: "ftp://proxy" }),
+    /Invalid TASKCLUSTER_PROXY_URL .*not ftp:/,
+  );
+});
+
+Deno.test("parseArgs() rejects --url ftp:// as a usage error", () => {
+  assert.throws(
+    () => parseArgs(["fetch", "--url", "ftp://mirror/"]),
+    (error: unknown) => error instanceof UsageError && /not ftp:/.test(error.message),
+  );
+});

@@ -26,6 +26,7 @@
  * @module
  */
 
+import { readBoundedFile } from "./bounded_read.ts";
 import { basename, dirname, join } from "node:path";
 import { hashFile } from "./digest.ts";
 import { acquireLock, type FileLock, tryLock } from "./lock.ts";
@@ -716,7 +717,11 @@ let bootId: string | undefined;
 export async function readBootId(): Promise<string> {
   if (bootId !== undefined) return bootId;
   try {
-    bootId = (await Deno.readTextFile("/proc/sys/kernel/random/boot_id")).trim();
+    const bytes = await readBoundedFile("/proc/sys/kernel/random/boot_id", {
+      limit: 4096,
+      kinds: "regular",
+    });
+    bootId = new TextDecoder().decode(bytes).trim();
   } catch {
     bootId = "";
   }

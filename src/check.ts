@@ -9,7 +9,8 @@
  * - with `--internal-digest`: that file is refused (403) to an anonymous caller.
  *
  * Every probe is sent anonymously, without following redirects, so what is checked is what
- * an anonymous client gets. URLs are shown without userinfo (`displayUrl`). One line per
+ * an anonymous client gets; the public file's redirect is only probed further when a
+ * download would follow it (`followableUrl`: http(s), no downgrade to http). URLs are shown without userinfo (`displayUrl`). One line per
  * probe on stdout (`ok` / `FAIL`, the URL, what was expected and what came), a `--json`
  * report, and exit 1 when any probe fails.
  *
@@ -18,9 +19,11 @@
 
 import type { Context } from "./context.ts";
 import { displayUrl, withoutUserinfo } from "./display.ts";
-import { networkReason, PartialFailureError, UsageError } from "./errors.ts";
+import { clipText, readBoundedText } from "./bounded_read.ts";
+import { errorMessage, networkReason, PartialFailureError, UsageError } from "./errors.ts";
 import { USER_AGENT } from "./http.ts";
 import { isSha512 } from "./manifest.ts";
+import { followableUrl } from "./url_policy.ts";
 
 /** What `checkServers` probes. */
 export interface CheckOptions {
@@ -155,7 +158,7 @@ async function send(
       signal,
     });
     // A probe only needs the start of a body (an error document, a version).
-    const body = await readStart(response, 16 * 1024);
+    const { text: body } = await readBoundedText(response, 16 * 1024);
     return {
       status: response.status,
       statusText: response.statusText,
@@ -170,23 +173,6 @@ async function send(
   }
 }
 
-async function readStart(response: Response, limit: number): Promise<string> {
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    while (text.length < limit) {
-      const { done, value } = await reader.read();
-      if (done) return text;
-      text += decoder.decode(value, { stream: true });
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return text.slice(0, limit);
-}
-
 function describe(answer: Answer): string {
   const status = `${answer.status}${answer.statusText ? ` ${answer.statusText}` : ""}`;
   if (answer.status < 400) return status;
@@ -197,7 +183,9 @@ function detailOf(answer: Answer): string {
   const text = answer.body.trim();
   if (text === "") return "";
   const problem = problemOf(answer);
-  const summary = problem ?? text.replaceAll(/\s+/g, " ").slice(0, 200);
+  const summary = problem === undefined
+    ? clipText(text.replaceAll(/\s+/g, " "), 200)
+    : clipText(problem);
   return summary === "" ? "" : ` (${summary})`;
 }
 
@@ -280,9 +268,14 @@ async function probePublic(ctx: Context, timeoutMs: number, url: URL): Promise<P
   let storage: URL;
   try {
     // A relative Location would inherit the API's userinfo: storage never gets it.
-    storage = withoutUserinfo(new URL(location, url));
-  } catch {
-    return [{ ...redirect, got: `302 to an invalid URL`, ok: false }];
+    storage = withoutUserinfo(followableUrl(location, url, "302"));
+  } catch (error) {
+    // Not followed: `file:`, `data:` or a downgrade to http is a failed probe, not a fetch.
+    return [{
+      ...redirect,
+      got: errorMessage(error).replace(/^302: the server /, "302: "),
+      ok: false,
+    }];
   }
   // Only the origin and path: the query is a signature anyone could use until it expires.
   const shown = displayUrl(`${storage.origin}${storage.pathname}`);

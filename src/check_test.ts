@@ -54,3 +54,30 @@ Deno.test("checkServers() never sends credentials and never follows redirects", 
   assert.equal(seen.length, 8);
   assert.ok(seen.every((r) => !r.headers.has("authorization") && r.redirect === "manual"));
 });
+
+Deno.test("checkServers() does not follow a public file's redirect to file:, data: or plain http", async () => {
+  const digest = "ab".repeat(64);
+  for (
+    const [base, location, got] of [
+      ["http://api.test/", "file:///etc/passwd", "302: redirected to a file: URL"],
+      ["http://api.test/", "data:,hello", "302: redirected to a data: URL"],
+      ["https://api.test/", "http://storage.test/b", "302: redirected from https to plain http"],
+    ] as const
+  ) {
+    const seen: string[] = [];
+    const { ctx } = contextWith((request) => {
+      seen.push(request.url);
+      return Promise.resolve(
+        request.url.includes(`/sha512/${digest}`)
+          ? new Response(null, { status: 302, headers: { Location: location } })
+          : new Response("OK"),
+      );
+    });
+    const report = await checkServers({ urls: [base], publicDigest: digest }, ctx);
+    const probe = report.probes.find((p) => p.name === "public file redirects");
+    assert.equal(probe?.ok, false, location);
+    assert.ok(probe?.got.startsWith(got), probe?.got);
+    assert.equal(report.probes.some((p) => p.name === "storage serves the public file"), false);
+    assert.ok(seen.every((url) => url.startsWith(base)), "nothing but the API was asked");
+  }
+});

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { readBoundedFile, UnreadableFileError } from "./bounded_read.ts";
 import { CredentialsError } from "./errors.ts";
 import { calculatePayloadHash, hawkHeader, type TaskclusterCredentials } from "./hawk.ts";
 
@@ -25,8 +26,21 @@ export type Credentials =
 /** Reads an environment variable. */
 export type EnvReader = (name: string) => string | undefined;
 
+/** Credentials are a few hundred bytes; a file this large is the wrong file. */
+export const MAX_CREDENTIALS_BYTES = 1024 * 1024;
+
 /** Temporary credentials are refused this long before they expire, so a request cannot race it. */
 const EXPIRY_MARGIN_MS = 30_000;
+
+/** Where `loadCredentials` looks, and whom it tells about a file others can read. */
+export interface LoadCredentialsOptions {
+  readonly authenticationFile?: string | undefined;
+  /**
+   * Told once when the credentials file is readable or writable by group or others (as
+   * ssh warns about keys); the message names the file and the fix, never the content.
+   */
+  readonly warn?: ((message: string) => void) | undefined;
+}
 
 /**
  * Finds and checks the credentials for this run. Throws `CredentialsError` for a file that
@@ -34,7 +48,7 @@ const EXPIRY_MARGIN_MS = 30_000;
  * credentials that have expired.
  */
 export async function loadCredentials(
-  options: { readonly authenticationFile?: string | undefined },
+  options: LoadCredentialsOptions,
   env: EnvReader,
   now: () => number = Date.now,
 ): Promise<Credentials> {
@@ -42,7 +56,10 @@ export async function loadCredentials(
     const path = options.authenticationFile;
     let text: string;
     try {
-      text = await Deno.readTextFile(path);
+      // Only a regular file, checked before it is opened: `/dev/zero` must not be read
+      // forever, a FIFO must not block the process where Ctrl-C cannot reach it.
+      const bytes = await readBoundedFile(path, { limit: MAX_CREDENTIALS_BYTES, kinds: "regular" });
+      text = new TextDecoder().decode(bytes);
     } catch (error) {
       const reason = error instanceof Deno.errors.NotFound
         ? "file not found"
@@ -50,12 +67,17 @@ export async function loadCredentials(
         ? "permission denied"
         : error instanceof Deno.errors.IsADirectory
         ? "it is a directory"
+        : error instanceof UnreadableFileError
+        ? error.message
         : "it cannot be read";
       throw new CredentialsError(`Cannot read credentials "${path}": ${reason}`, {
         hint: "--authentication-file names a JSON file with clientId and accessToken",
       });
     }
-    return parseCredentialsFile(text, path, now);
+    const credentials = parseCredentialsFile(text, path, now);
+    const exposed = await exposureOf(path);
+    if (exposed !== undefined) options.warn?.(exposed);
+    return credentials;
   }
   const clientId = env("TASKCLUSTER_CLIENT_ID");
   const accessToken = env("TASKCLUSTER_ACCESS_TOKEN");
@@ -138,6 +160,32 @@ export function parseCredentialsFile(
   };
   checkExpiry(hawk, source, now);
   return { kind: "hawk", hawk, source };
+}
+
+/**
+ * A warning when the file's mode lets group or others read or write it, else undefined.
+ * Only a warning, as ssh does for keys: the file still works (CI images often run as root
+ * with a umask of 022), but the user should know and can fix it at once.
+ */
+export async function exposureOf(path: string): Promise<string | undefined> {
+  let mode: number | null;
+  try {
+    mode = (await Deno.stat(path)).mode;
+  } catch {
+    return undefined;
+  }
+  // No mode (Windows): nothing to say.
+  if (mode === null || (mode & 0o077) === 0) return undefined;
+  const octal = (mode & 0o777).toString(8).padStart(4, "0");
+  const who = (mode & 0o007) !== 0 ? "others" : "its group";
+  return `credentials "${path}" are accessible to ${who} (mode ${octal}); protect them with: chmod 600 ${
+    shellQuote(path)
+  }`;
+}
+
+/** `path` as one shell word, for a command the user may paste. */
+function shellQuote(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
 function parseCertificate(text: string, source: string): Record<string, unknown> {

@@ -187,3 +187,67 @@ Deno.test("authorizationFor() signs the path without the query, as the ToolTool 
   );
   assert.equal(withQuery, pathOnly);
 });
+
+Deno.test("loadCredentials() refuses devices and FIFOs at once, and files over 1 MiB", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/fifo`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    const big = `${dir}/big`;
+    await Deno.writeTextFile(big, "x".repeat(1024 * 1024 + 1));
+    for (
+      const [path, reason] of [
+        ["/dev/zero", "it is a character device, not a regular file"],
+        ["/dev/stdin", undefined],
+        [fifo, "it is a FIFO (named pipe), not a regular file"],
+        [big, "the file is larger than 1 MiB"],
+        [dir, "it is a directory"],
+      ] as const
+    ) {
+      await assert.rejects(
+        loadCredentials({ authenticationFile: path }, noEnv),
+        (error: unknown) =>
+          error instanceof CredentialsError &&
+          error.message.startsWith(`Cannot read credentials "${path}": `) &&
+          (reason === undefined || error.message.endsWith(reason)),
+        path,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadCredentials() warns once, without the secret, about a file others can read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/tc.json`;
+    await Deno.writeTextFile(path, '{"clientId": "me", "accessToken": "s3cret"}');
+    for (
+      const [mode, expected] of [
+        [0o644, `credentials "${path}" are accessible to others (mode 0644)`],
+        [0o640, `credentials "${path}" are accessible to its group (mode 0640)`],
+        [0o620, `credentials "${path}" are accessible to its group (mode 0620)`],
+        [0o600, undefined],
+        [0o400, undefined],
+      ] as const
+    ) {
+      await Deno.chmod(path, mode);
+      const warnings: string[] = [];
+      const credentials = await loadCredentials(
+        { authenticationFile: path, warn: (message) => warnings.push(message) },
+        noEnv,
+      );
+      assert.equal(credentials.kind, "hawk");
+      if (expected === undefined) {
+        assert.deepEqual(warnings, [], mode.toString(8));
+        continue;
+      }
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0], `${expected}; protect them with: chmod 600 ${path}`);
+      assert.ok(!warnings[0]?.includes("s3cret"));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -164,12 +164,40 @@ export function errorMessage(error: unknown): string {
 }
 
 /**
- * What went wrong with a connection, in a person's words: Deno's errors carry
- * `Connection refused (os error 111)`-style reasons, sometimes at the end of a longer chain.
+ * What went wrong with a connection, in a person's words. Deno's fetch says only `fetch
+ * failed`; the cause is at the end of its `cause` chain (`error sending request for url
+ * (...): client error (Connect): dns error: failed to lookup address information: Name or
+ * service not known`). That part is kept, without the OS error number, and named: a DNS
+ * failure, a TLS handshake, or what the HTTP parser refused (`invalid content-length
+ * parsed`, `message head is too large`).
  */
 export function networkReason(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  const last = errorMessage(cause).split(": ").at(-1) ?? "";
-  const reason = last.replace(/\s*\(os error \d+\)$/, "").trim();
-  return reason === "" ? errorMessage(error) : reason.charAt(0).toLowerCase() + reason.slice(1);
+  let deepest = error;
+  while (deepest instanceof Error && deepest.cause instanceof Error) deepest = deepest.cause;
+  const text = errorMessage(deepest);
+  const phase = /client error \((\w+)\): (.*)$/s.exec(text);
+  const detail = (phase?.[2] ?? text.split(": ").at(-1) ?? "")
+    .replace(/\s*\(os error \d+\)$/, "").trim();
+  if (detail === "") return errorMessage(error);
+  const reason = detail.charAt(0).toLowerCase() + detail.slice(1);
+  if (/^dns error: /i.test(reason)) {
+    return `cannot resolve the host name (${reason.split(": ").at(-1)?.toLowerCase()})`;
+  }
+  if (
+    phase?.[1] === "Connect" &&
+    /certificate|corrupt message|tls|handshake|alert|peer/i.test(reason)
+  ) {
+    return `TLS handshake failed: ${reason}`;
+  }
+  // `tcp connect error: Connection refused`: the last part is the one a person needs.
+  const last = reason.split(": ").at(-1) ?? reason;
+  return last.charAt(0).toLowerCase() + last.slice(1);
 }
+
+/**
+ * A server pointed at a URL this tool will not follow: a scheme other than http(s)
+ * (`file:`, `data:`, `ftp:`), a downgrade from https to http, too many redirects. Not
+ * retriable: a server that answers this once answers it again, so the download moves on
+ * to the next base URL.
+ */
+export class UnsafeUrlError extends ToolError {}

@@ -33,7 +33,12 @@ import {
   formatRate,
   type ProgressModel,
 } from "./progress.ts";
-import { type DownloadSource, downloadVerified, writeError } from "./transfer.ts";
+import {
+  type DownloadSource,
+  downloadVerified,
+  type TransferLimits,
+  writeError,
+} from "./transfer.ts";
 import type { BackoffPolicy } from "./http.ts";
 import { forEachConcurrently } from "./digest.ts";
 
@@ -101,6 +106,7 @@ export interface FetchOptions {
   readonly fetch: typeof globalThis.fetch;
   readonly signal: AbortSignal;
   readonly stallTimeoutMs?: number | undefined;
+  readonly limits?: TransferLimits | undefined;
   readonly attempts?: number | undefined;
   readonly backoff?: BackoffPolicy | undefined;
   readonly model: ProgressModel;
@@ -174,7 +180,9 @@ export async function fetchRecords(
         bytes: file.received,
         attempts: file.attempt,
         seconds: (performance.now() - started) / 1000,
-        error: errorMessage(error),
+        error: error instanceof ToolError
+          ? error.message
+          : `Cannot fetch "${record.filename}": ${describeFsError(error)}`,
         cause: error,
       };
     }
@@ -463,6 +471,7 @@ async function download(
       signal: options.signal,
       resume,
       stallTimeoutMs: options.stallTimeoutMs,
+      limits: options.limits,
       attempts: options.attempts,
       backoff: options.backoff,
       onReceived: (bytes) => model.received(file, bytes),

@@ -23,9 +23,17 @@ import {
   NetworkError,
   networkReason,
   type ProblemDocument,
+  ToolError,
 } from "./errors.ts";
 import { displayUrl, withoutUserinfo } from "./display.ts";
+import {
+  clipText,
+  DEFAULT_MAX_JSON_BYTES,
+  MAX_ERROR_BODY_BYTES,
+  readBoundedText,
+} from "./bounded_read.ts";
 import { sleep } from "./sleep.ts";
+import { followableUrl } from "./url_policy.ts";
 import { VERSION } from "./version.ts";
 
 export { sleep };
@@ -61,6 +69,8 @@ export interface ApiRequest {
   readonly target: string;
   /** Statuses the caller handles itself; any other non-2xx becomes an `HttpError`. */
   readonly acceptStatus?: readonly number[] | undefined;
+  /** Most bytes of a JSON answer read (`requestJson`); default `DEFAULT_MAX_JSON_BYTES`. */
+  readonly maxAnswerBytes?: number | undefined;
 }
 
 /** A client for one ToolTool base URL. */
@@ -142,7 +152,18 @@ export class ApiClient {
   /** Sends a request and parses a JSON answer. */
   async requestJson(request: ApiRequest): Promise<{ status: number; body: unknown }> {
     const response = await this.request(request);
-    const text = await response.text();
+    const limit = request.maxAnswerBytes ?? DEFAULT_MAX_JSON_BYTES;
+    const { text, truncated } = await readBoundedText(response, limit);
+    if (truncated) {
+      // Not retriable: a server that sends this much once will do it again.
+      throw new ToolError(
+        `Cannot ${request.operation} "${request.target}" ${
+          prepositionFor(request.operation)
+        } ${this.displayName}: the server's answer is larger than ${
+          Math.round(limit / 1024)
+        } KiB; not reading it`,
+      );
+    }
     try {
       return { status: response.status, body: text === "" ? undefined : JSON.parse(text) };
     } catch {
@@ -158,6 +179,8 @@ export class ApiClient {
    * Asks where a file can be downloaded: `GET sha512/<digest>` answers 302 with a signed,
    * short-lived storage URL. Call it right before downloading, since the URL expires. The
    * URL never carries the base URL's userinfo (a relative `Location` would inherit it).
+   * Throws `UnsafeUrlError` for a `Location` that is not http(s) or downgrades https to
+   * http (see `followableUrl`).
    */
   async resolveDownload(
     digest: string,
@@ -179,7 +202,8 @@ export class ApiClient {
         { status: response.status, url: displayUrl(this.url(`sha512/${digest}`)) },
       );
     }
-    return withoutUserinfo(new URL(location, this.#baseUrl));
+    const what = `Cannot fetch "${target}" from ${this.displayName}`;
+    return withoutUserinfo(followableUrl(location, new URL(this.#baseUrl), what));
   }
 }
 
@@ -198,12 +222,8 @@ function basicAuthorization(url: URL): string {
 
 /** Reads a problem document from an error response, if it has one. Consumes the body. */
 export async function readProblem(response: Response): Promise<ProblemDocument | undefined> {
-  let text: string;
-  try {
-    text = await response.text();
-  } catch {
-    return undefined;
-  }
+  // Bounded: an error body is a few hundred bytes, a gzip bomb is gigabytes once inflated.
+  const { text } = await readBoundedText(response, MAX_ERROR_BODY_BYTES);
   try {
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed !== "object" || parsed === null) return undefined;
@@ -214,7 +234,7 @@ export async function readProblem(response: Response): Promise<ProblemDocument |
       ? outer.error as Record<string, unknown>
       : outer;
     const field = (key: string) =>
-      typeof inner[key] === "string" ? inner[key] as string : undefined;
+      typeof inner[key] === "string" ? clipText(inner[key] as string) : undefined;
     return {
       status: typeof inner.status === "number" ? inner.status : undefined,
       title: field("title") ?? field("name"),
@@ -222,7 +242,7 @@ export async function readProblem(response: Response): Promise<ProblemDocument |
       type: field("type"),
     };
   } catch {
-    const detail = text.trim().slice(0, 200);
+    const detail = clipText(text.trim(), 200);
     return detail === "" ? undefined : { detail };
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HttpError, NetworkError } from "./errors.ts";
+import { HttpError, isRetriable, NetworkError, UnsafeUrlError } from "./errors.ts";
 import {
   ApiClient,
   backoffDelayMs,
@@ -217,4 +217,33 @@ Deno.test("ApiClient errors name the server without its userinfo", async () => {
     assert.ok(!e.url.includes("s3cret"), e.url);
     return true;
   });
+});
+
+Deno.test("resolveDownload() refuses a Location that is not http(s), naming the scheme", async () => {
+  for (const location of ["file:///etc/passwd", "data:,x", "ftp://x.test/", "javascript:1"]) {
+    const { client } = clientWith(() =>
+      new Response(null, { status: 302, headers: { Location: location } })
+    );
+    await assert.rejects(
+      client.resolveDownload("ab".repeat(64), { target: "a.bin" }),
+      (error: unknown) =>
+        error instanceof UnsafeUrlError && !isRetriable(error) &&
+        error.message.startsWith('Cannot fetch "a.bin" from http://api.test/tooltool/: ') &&
+        error.message.includes(`a ${new URL(location).protocol} URL`),
+      location,
+    );
+  }
+});
+
+Deno.test("resolveDownload() refuses an https API's redirect to plain http storage", async () => {
+  const client = new ApiClient({
+    baseUrl: "https://api.test/",
+    credentials: { kind: "none" },
+    fetch: () =>
+      Promise.resolve(
+        new Response(null, { status: 302, headers: { Location: "http://storage.test/b" } }),
+      ),
+    env: () => undefined,
+  });
+  await assert.rejects(client.resolveDownload("ab".repeat(64)), /from https to plain http/);
 });

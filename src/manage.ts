@@ -134,7 +134,7 @@ export async function patchFile(
   ctx: Context,
 ): Promise<StoredFileRecord> {
   const credentials = await loadCredentials(
-    { authenticationFile: options.authenticationFile },
+    { authenticationFile: options.authenticationFile, warn: (message) => ctx.output.warn(message) },
     ctx.env,
   );
   if (options.urls.length === 0) throw new UsageError("No server: give --url");

@@ -9,6 +9,7 @@
 import { dirname, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic_file.ts";
 import { acquireLock, type FileLock } from "./lock.ts";
+import { readBoundedFile } from "./bounded_read.ts";
 import { ManifestError } from "./errors.ts";
 import { describeFsError } from "./fs_error.ts";
 import { type FileRecord, parseManifest, serializeManifest } from "./manifest.ts";
@@ -25,8 +26,11 @@ export interface ReadManifestOptions extends ManifestFileOptions {
   readonly allowMissing?: boolean;
 }
 
-/** Manifests are a few KiB; anything this large is the wrong file, not a manifest. */
-export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/**
+ * Manifests are a few KiB (the largest known, 239k records, ~60 MiB); anything larger is the
+ * wrong file, not a manifest, and is refused rather than read into memory.
+ */
+export const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
 
 /**
  * Reads and parses a manifest. Throws a `ManifestError` for a file that cannot be read
@@ -53,7 +57,11 @@ export async function readManifestText(
 ): Promise<string | undefined> {
   let bytes: Uint8Array;
   try {
-    bytes = await readCapped(resolvePath(path, options), MAX_MANIFEST_BYTES);
+    // A pipe stays allowed (`-m <(generate)`, as tooltool.py reads it), bounded all the same.
+    bytes = await readBoundedFile(resolvePath(path, options), {
+      limit: MAX_MANIFEST_BYTES,
+      kinds: "regular-or-pipe",
+    });
   } catch (error) {
     if (options.allowMissing && error instanceof Deno.errors.NotFound) return undefined;
     throw fileProblem(path, "Cannot read manifest", describeFsError(error), error);
@@ -156,31 +164,6 @@ function fileProblem(path: string, action: string, detail: string, cause: unknow
     [{ path, line: 0, column: 0, message: `${action.toLowerCase()}: ${detail}` }],
     { cause },
   );
-}
-
-/** Reads at most `limit` bytes; more is an error, so `-m /dev/zero` cannot eat the memory. */
-async function readCapped(path: string, limit: number): Promise<Uint8Array> {
-  using file = await Deno.open(path, { read: true });
-  if ((await file.stat()).isDirectory) throw new Deno.errors.IsADirectory(path);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const chunk = new Uint8Array(64 * 1024);
-    const count = await file.read(chunk);
-    if (count === null) break;
-    total += count;
-    if (total > limit) {
-      throw new Error(`the file is larger than ${limit / 1024 / 1024} MiB: not a manifest`);
-    }
-    chunks.push(chunk.subarray(0, count));
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
 
 /**

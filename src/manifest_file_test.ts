@@ -172,3 +172,26 @@ Deno.test("lockManifest() excludes a second writer of the same manifest, even th
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readManifest() refuses a device at once instead of reading it to the limit", async () => {
+  await assert.rejects(
+    readManifest("/dev/zero"),
+    (error: unknown) =>
+      error instanceof ManifestError &&
+      error.message ===
+        'Cannot read manifest "/dev/zero": it is a character device, not a regular file',
+  );
+});
+
+Deno.test("readManifest() reads a manifest from a pipe (-m <(cmd))", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/fifo`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    const writer = new Deno.Command("sh", { args: ["-c", `printf '[]' > ${fifo}`] }).spawn();
+    assert.deepEqual(await readManifest(fifo), []);
+    await writer.status;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

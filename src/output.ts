@@ -35,6 +35,7 @@ export class Output {
   readonly stderrIsTerminal: boolean;
   readonly #writeStdout: (text: string) => void;
   readonly #writeStderr: (text: string) => void;
+  #reported = false;
 
   constructor(options: OutputOptions) {
     this.verbosity = options.verbosity;
@@ -54,7 +55,13 @@ export class Output {
 
   /** The machine-readable report, pretty-printed, on stdout (see `safeJson`). */
   report(value: unknown): void {
+    this.#reported = true;
     this.#writeStdout(safeJson(value) + "\n");
+  }
+
+  /** Whether `report` was called: `main.ts` then adds no report of its own for an error. */
+  get reported(): boolean {
+    return this.#reported;
   }
 
   /** Normal progress chatter; hidden by `-q`. */

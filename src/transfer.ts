@@ -13,19 +13,27 @@
  * bad digest starts over from byte 0. Each base URL is tried in order.
  *
  * Storage requests carry no credentials: the API's signed redirect is the authorization.
+ * Redirects are followed here, hop by hop, never by `fetch`: only http(s), never from https
+ * to http, at most `MAX_STORAGE_REDIRECTS` (see `url_policy.ts`); a source that breaks
+ * these rules is given up at once (`UnsafeUrlError`), and the next base URL is tried.
  *
  * @module
  */
 
 import { createSha512, type Sha512Hasher } from "./digest.ts";
 import {
-  errorMessage,
   HttpError,
   IntegrityError,
   isRetriable,
   NetworkError,
+  networkReason,
   ToolError,
+  UnsafeUrlError,
 } from "./errors.ts";
+import { withoutUserinfo } from "./display.ts";
+import { describeFsError } from "./fs_error.ts";
+import { clipText, MAX_ERROR_BODY_BYTES, readBoundedText } from "./bounded_read.ts";
+import { followableUrl, MAX_STORAGE_REDIRECTS } from "./url_policy.ts";
 import {
   backoffDelayMs,
   type BackoffPolicy,
@@ -41,6 +49,30 @@ const BUFFER_SIZE = 1 << 20;
 
 /** Default: a body that sends nothing for this long has stalled. */
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+
+/**
+ * Bounds on time, curl style. Each has a default; `--speed-limit`, `--speed-time`,
+ * `--max-time` and `--retry-max-time` change them.
+ */
+export interface TransferLimits {
+  /** Bytes per second below which an attempt is too slow (`--speed-limit`, default 1024). */
+  readonly speedLimit?: number | undefined;
+  /** How long the speed may stay below `speedLimit` (`--speed-time`, default 30 s). */
+  readonly speedTimeMs?: number | undefined;
+  /** The most one file may take, all attempts and servers included (`--max-time`; none). */
+  readonly maxTimeMs?: number | undefined;
+  /** No new attempt at a server once this long passed without progress (default 120 s). */
+  readonly retryMaxTimeMs?: number | undefined;
+}
+
+/** Default low-speed limit: fewer than this many bytes per second ... */
+export const DEFAULT_SPEED_LIMIT = 1024;
+
+/** ... for this long ends an attempt, as too slow (a retriable failure). */
+export const DEFAULT_SPEED_TIME_MS = 30_000;
+
+/** Default: no new attempt at a server after this long without progress. */
+export const DEFAULT_RETRY_MAX_TIME_MS = 120_000;
 
 /** Default: give up on a base URL after this many failed attempts in a row without progress. */
 export const DEFAULT_ATTEMPTS = 5;
@@ -72,6 +104,7 @@ export interface DownloadOptions {
   /** Keep the bytes already in the file (a download a killed process left) and go on. */
   readonly resume?: boolean | undefined;
   readonly stallTimeoutMs?: number | undefined;
+  readonly limits?: TransferLimits | undefined;
   /** Failed attempts in a row, without progress, before moving to the next base URL. */
   readonly attempts?: number | undefined;
   readonly backoff?: BackoffPolicy | undefined;
@@ -112,6 +145,28 @@ export async function downloadVerified(
   path: string,
   options: DownloadOptions,
 ): Promise<DownloadResult> {
+  const maxTimeMs = options.limits?.maxTimeMs;
+  if (maxTimeMs === undefined || maxTimeMs <= 0) return await downloadOnce(path, options);
+  // The whole download, retries and fallbacks included, runs under one deadline.
+  const deadline = AbortSignal.timeout(maxTimeMs);
+  try {
+    return await downloadOnce(path, {
+      ...options,
+      signal: AbortSignal.any([options.signal, deadline]),
+    });
+  } catch (error) {
+    options.signal.throwIfAborted();
+    if (!deadline.aborted) throw error;
+    throw new NetworkError(
+      `Cannot fetch "${options.filename}": not done within ${
+        formatSeconds(maxTimeMs)
+      } (--max-time)${error instanceof ToolError ? `; last error: ${error.message}` : ""}`,
+      { cause: error },
+    );
+  }
+}
+
+async function downloadOnce(path: string, options: DownloadOptions): Promise<DownloadResult> {
   using file = Deno.openSync(path, {
     read: true,
     write: true,
@@ -130,7 +185,9 @@ export async function downloadVerified(
   let received = 0;
   let lastError: unknown;
   const maxFailures = options.attempts ?? DEFAULT_ATTEMPTS;
+  const retryMaxTimeMs = options.limits?.retryMaxTimeMs ?? DEFAULT_RETRY_MAX_TIME_MS;
   for (const source of options.sources) {
+    let lastProgressAt = Date.now();
     let failures = 0;
     let attemptsHere = 0;
     let renewedExpiredUrl = false;
@@ -158,12 +215,15 @@ export async function downloadVerified(
           continue;
         }
         if (!isRetriable(error)) break;
+        if (sink.position > before) lastProgressAt = Date.now();
         failures = sink.position > before ? 1 : failures + 1;
         if (failures >= maxFailures || attemptsHere >= MAX_ATTEMPTS_PER_SOURCE) break;
         const asked = error instanceof HttpError ? error.retryAfterMs : undefined;
         const delay = asked !== undefined
           ? Math.min(asked, MAX_RETRY_AFTER_MS)
           : backoffDelayMs(failures - 1, options.backoff ?? DEFAULT_BACKOFF, options.random);
+        // A server that has made no progress for this long gets no further attempt.
+        if (Date.now() + delay - lastProgressAt > retryMaxTimeMs) break;
         options.onRetry?.(error, attempts + 1, delay, sink.position);
         await sleep(delay, options.signal);
       }
@@ -176,7 +236,7 @@ export async function downloadVerified(
 /** Errors that concern one attempt at one source; anything else (a full disk) stops at once. */
 function isTransferError(error: unknown): boolean {
   return error instanceof HttpError || error instanceof NetworkError ||
-    error instanceof IntegrityError;
+    error instanceof IntegrityError || error instanceof UnsafeUrlError;
 }
 
 async function attemptOnce(
@@ -185,7 +245,8 @@ async function attemptOnce(
   options: DownloadOptions,
 ): Promise<void> {
   const { filename, size } = options;
-  const url = await source.resolve(options.signal);
+  // A resolver may not heed the signal: a deadline must not wait for its own timeout.
+  const url = await untilAborted(source.resolve(options.signal), options.signal);
   const stall = new AbortController();
   const signal = AbortSignal.any([options.signal, stall.signal]);
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
@@ -195,9 +256,28 @@ async function attemptOnce(
     timer = setTimeout(() => stall.abort(), stallMs);
   };
   const origin = `${url.origin}/`;
+  const speedLimit = options.limits?.speedLimit ?? DEFAULT_SPEED_LIMIT;
+  const speedTimeMs = options.limits?.speedTimeMs ?? DEFAULT_SPEED_TIME_MS;
+  let tooSlow = false;
+  // curl's --speed-limit/--speed-time: a trickle of a byte now and then keeps re-arming the
+  // stall timer, so the average over each window is what ends it.
+  let windowStart = sink.received;
+  const speedWatch = speedLimit > 0 && speedTimeMs > 0
+    ? setInterval(() => {
+      if (sink.received - windowStart < speedLimit * speedTimeMs / 1000) {
+        tooSlow = true;
+        stall.abort();
+      }
+      windowStart = sink.received;
+    }, speedTimeMs)
+    : undefined;
   const stalled = () =>
     new NetworkError(
-      `Cannot fetch "${filename}" from ${origin}: no data for ${formatSeconds(stallMs)}`,
+      tooSlow
+        ? `Cannot fetch "${filename}" from ${origin}: slower than ${speedLimit} bytes/s for ${
+          formatSeconds(speedTimeMs)
+        } (--speed-limit, --speed-time)`
+        : `Cannot fetch "${filename}" from ${origin}: no data for ${formatSeconds(stallMs)}`,
     );
   const offset = sink.position;
   const headers = new Headers({ "User-Agent": USER_AGENT, "Accept-Encoding": "identity" });
@@ -206,12 +286,13 @@ async function attemptOnce(
   try {
     let response: Response;
     try {
-      response = await options.fetch(url, { headers, signal, redirect: "follow" });
+      response = await fetchFollowing(url, { headers, signal }, options);
     } catch (error) {
       options.signal.throwIfAborted();
       if (stall.signal.aborted) throw stalled();
+      if (error instanceof ToolError) throw error;
       throw new NetworkError(
-        `Cannot fetch "${filename}" from ${origin}: ${errorMessage(error)}`,
+        `Cannot fetch "${filename}" from ${origin}: ${networkReason(error)}`,
         { cause: error },
       );
     }
@@ -271,7 +352,7 @@ async function attemptOnce(
           if (stall.signal.aborted) throw stalled();
           throw new NetworkError(
             `Cannot fetch "${filename}" from ${origin}: the connection broke after ${sink.accepted} of ${size} bytes (${
-              errorMessage(error)
+              networkReason(error)
             })`,
             { cause: error },
           );
@@ -313,6 +394,46 @@ async function attemptOnce(
     }
   } finally {
     clearTimeout(timer);
+    clearInterval(speedWatch);
+  }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the promise is left to settle). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** Statuses whose `Location` a storage GET follows. */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * A storage GET that follows redirects itself rather than letting `fetch` do it, so that
+ * every hop is checked (`followableUrl`: http(s) only, never https to http) and counted
+ * (`MAX_STORAGE_REDIRECTS`). The same headers (no credentials, ever) go to every hop.
+ */
+async function fetchFollowing(
+  url: URL,
+  init: { readonly headers: Headers; readonly signal: AbortSignal },
+  options: DownloadOptions,
+): Promise<Response> {
+  let current = url;
+  for (let hops = 0;; hops++) {
+    const response = await options.fetch(current, { ...init, redirect: "manual" });
+    const location = response.headers.get("Location");
+    if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
+    await response.body?.cancel();
+    const what = `Cannot fetch "${options.filename}" from ${current.origin}/`;
+    if (hops >= MAX_STORAGE_REDIRECTS) {
+      throw new UnsafeUrlError(
+        `${what}: storage redirected more than ${MAX_STORAGE_REDIRECTS} times`,
+      );
+    }
+    current = withoutUserinfo(followableUrl(location, current, what));
   }
 }
 
@@ -325,9 +446,13 @@ async function storageError(
   origin: string,
   response: Response,
 ): Promise<StorageHttpError> {
-  const text = await response.text().catch(() => "");
-  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
-  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+  const { text } = await readBoundedText(response, MAX_ERROR_BODY_BYTES);
+  const field = (name: string) => {
+    const value = new RegExp(`<${name}>([^<]*)</${name}>`).exec(text)?.[1];
+    return value === undefined ? undefined : clipText(value);
+  };
+  const code = field("Code");
+  const message = field("Message");
   const detail = [code, message].filter((part) => part !== undefined && part !== "").join(": ");
   const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
   return new StorageHttpError(
@@ -634,11 +759,5 @@ class HashingSink {
 
 /** A failed write, worded for the user; a full disk is not worth retrying. */
 export function writeError(filename: string, error: unknown): ToolError {
-  const code = (error as { code?: string }).code;
-  const reason = code === "ENOSPC"
-    ? "no space left on device"
-    : code === "EDQUOT"
-    ? "disk quota exceeded"
-    : errorMessage(error).replace(/ \(os error \d+\)/, "");
-  return new ToolError(`Cannot write "${filename}": ${reason}`, { cause: error });
+  return new ToolError(`Cannot write "${filename}": ${describeFsError(error)}`, { cause: error });
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { startFakeServer } from "../test/fake_server/server.ts";
 import type { FakeServer } from "../test/fake_server/server.ts";
 import { sha512Hex } from "./digest.ts";
-import { HttpError, IntegrityError, NetworkError } from "./errors.ts";
+import { HttpError, IntegrityError, NetworkError, UnsafeUrlError } from "./errors.ts";
 import { ApiClient } from "./http.ts";
 import type { Sha512 } from "./manifest.ts";
 import {
@@ -293,4 +293,185 @@ Deno.test("parseContentRange() reads start, end and total", () => {
   assert.equal(parseContentRange("bytes 10-9/200"), undefined);
   assert.equal(parseContentRange("items 0-1/2"), undefined);
   assert.equal(parseContentRange(null), undefined);
+});
+
+/** Download options whose fetch answers from `routes` (URL -> response) and records URLs. */
+function routedDownload(
+  dir: string,
+  content: Uint8Array<ArrayBuffer>,
+  digest: Sha512,
+  routes: Record<string, () => Response>,
+  sources: readonly string[],
+) {
+  const seen: string[] = [];
+  const fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+    const url = String(input instanceof Request ? input.url : input);
+    seen.push(url);
+    assert.equal(init?.redirect, "manual", "fetch must never follow redirects itself");
+    const route = routes[url];
+    return Promise.resolve(route ? route() : new Response(content, { status: 200 }));
+  }) as typeof globalThis.fetch;
+  const options: DownloadOptions = {
+    filename: "tool.bin",
+    digest,
+    size: content.length,
+    sources: sources.map((url) => ({ name: url, resolve: () => Promise.resolve(new URL(url)) })),
+    fetch,
+    signal: new AbortController().signal,
+    backoff: FAST,
+    stallTimeoutMs: 2_000,
+  };
+  return { seen, options, path: join(dir, "out") };
+}
+
+const redirect = (location: string, status = 302) => () =>
+  new Response(null, { status, headers: { Location: location } });
+
+Deno.test("downloadVerified() refuses a storage redirect to a non-http scheme, then tries the next source", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(1000);
+    const digest = sha512Hex(content) as Sha512;
+    for (
+      const target of [
+        "file:///etc/passwd",
+        "file:///dev/stdin",
+        "data:text/plain,hello",
+        "ftp://ftp.test/x",
+        "blob:http://x.test/1",
+      ]
+    ) {
+      const { seen, options, path } = routedDownload(dir, content, digest, {
+        "https://one.test/blob": redirect(target, 307),
+      }, ["https://one.test/blob", "https://two.test/blob"]);
+      const retried: unknown[] = [];
+      const result = await downloadVerified(path, { ...options, onRetry: (e) => retried.push(e) });
+      assert.equal(result.source, "https://two.test/blob", target);
+      assert.deepEqual(seen, ["https://one.test/blob", "https://two.test/blob"], target);
+      assert.deepEqual(retried, [], "not retried as if transient");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadVerified() names the scheme a redirect pointed at when no source is left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(10);
+    const { options, path } = routedDownload(dir, content, sha512Hex(content) as Sha512, {
+      "http://one.test/blob": redirect("file:///etc/passwd"),
+    }, ["http://one.test/blob"]);
+    await assert.rejects(
+      downloadVerified(path, options),
+      (error: unknown) =>
+        error instanceof UnsafeUrlError &&
+        /from http:\/\/one\.test\/: the server redirected to a file: URL; only http and https are followed$/
+          .test(error.message),
+    );
+    assert.equal((await Deno.stat(path)).size, 0, "nothing of the local file was read");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadVerified() follows http(s) storage redirects but never from https to http", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(100);
+    const digest = sha512Hex(content) as Sha512;
+    const ok = routedDownload(dir, content, digest, {
+      "http://one.test/blob": redirect("https://s3.test/a"),
+      "https://s3.test/a": redirect("/b", 301),
+    }, ["http://one.test/blob"]);
+    await downloadVerified(ok.path, ok.options);
+    assert.deepEqual(ok.seen, ["http://one.test/blob", "https://s3.test/a", "https://s3.test/b"]);
+
+    const down = routedDownload(dir, content, digest, {
+      "https://one.test/blob": redirect("http://s3.test/a"),
+    }, ["https://one.test/blob"]);
+    await assert.rejects(downloadVerified(down.path, down.options), /from https to plain http/);
+    assert.deepEqual(down.seen, ["https://one.test/blob"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadVerified() gives up on a storage redirect loop", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(10);
+    const { seen, options, path } = routedDownload(dir, content, sha512Hex(content) as Sha512, {
+      "https://one.test/blob": redirect("https://one.test/blob"),
+    }, ["https://one.test/blob"]);
+    await assert.rejects(downloadVerified(path, options), /storage redirected more than 5 times/);
+    assert.equal(seen.length, 6);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadVerified() reads a bounded start of a storage error body and clips its message", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(10);
+    let cancelled = false;
+    const xml = new TextEncoder().encode(
+      `<Error><Code>NoSuchKey</Code><Message>${"m".repeat(5000)}</Message></Error>`,
+    );
+    const endless = () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(xml);
+          },
+          pull(controller) {
+            controller.enqueue(new Uint8Array(64 * 1024));
+          },
+          cancel() {
+            cancelled = true;
+          },
+        }),
+        { status: 404 },
+      );
+    const { options, path } = routedDownload(dir, content, sha512Hex(content) as Sha512, {
+      "http://one.test/blob": endless,
+    }, ["http://one.test/blob"]);
+    await assert.rejects(
+      downloadVerified(path, options),
+      (error: unknown) =>
+        error instanceof HttpError &&
+        /\(NoSuchKey: m{500}… \(4500 more bytes\)\)$/.test(error.message),
+    );
+    assert.ok(cancelled);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadVerified() starts no new attempt once retryMaxTimeMs passed without progress", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-transfer-" });
+  try {
+    const content = randomBytes(10);
+    const slow500 = () => new Response("busy", { status: 503 });
+    const { seen, options, path } = routedDownload(dir, content, sha512Hex(content) as Sha512, {
+      "http://one.test/blob": slow500,
+    }, ["http://one.test/blob"]);
+    const fetchSlowly: typeof globalThis.fetch = async (input, init) => {
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      return options.fetch(input, init);
+    };
+    await assert.rejects(
+      downloadVerified(path, {
+        ...options,
+        fetch: fetchSlowly,
+        attempts: 20,
+        limits: { retryMaxTimeMs: 100 },
+      }),
+      /503/,
+    );
+    assert.ok(seen.length >= 2 && seen.length <= 4, `${seen.length} attempts`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

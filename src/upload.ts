@@ -23,6 +23,7 @@
  * @module
  */
 
+import { clipText } from "./bounded_read.ts";
 import { z } from "zod";
 import { checkFiles } from "./check_files.ts";
 import { displayUrl, withoutUserinfo } from "./display.ts";
@@ -163,7 +164,7 @@ export async function uploadManifest(options: UploadOptions, ctx: Context): Prom
   }
   if (options.urls.length === 0) throw new UsageError("The upload command requires --url");
   const credentials = await loadCredentials(
-    { authenticationFile: options.authenticationFile },
+    { authenticationFile: options.authenticationFile, warn: (message) => ctx.output.warn(message) },
     ctx.env,
   );
   requireCredentials(
@@ -508,6 +509,12 @@ interface Batch {
   readonly files: Readonly<Record<string, { readonly put_url?: string | undefined }>>;
 }
 
+/** Room for a batch answer's own fields; see `BATCH_ANSWER_BYTES_PER_FILE`. */
+const BATCH_ANSWER_BASE_BYTES = 1024 * 1024;
+
+/** Room per file of a batch answer: its record and signed URL, with a wide margin. */
+const BATCH_ANSWER_BYTES_PER_FILE = 32 * 1024;
+
 /** Step 2: one batch, on the current server or the next ones. */
 async function requestBatch(session: Session, items: readonly UploadItem[]): Promise<Batch> {
   const { ctx, tuning } = session;
@@ -538,6 +545,8 @@ async function requestBatch(session: Session, items: readonly UploadItem[]): Pro
             json: { message: session.message, files },
             operation: "upload",
             target,
+            // The answer grows with the batch: a signed PUT URL (~2 KiB) per file.
+            maxAnswerBytes: BATCH_ANSWER_BASE_BYTES + items.length * BATCH_ANSWER_BYTES_PER_FILE,
           }),
         {
           // Another server is tried at once; the last one gets the retries.
@@ -684,8 +693,9 @@ function urlExpired(error: unknown, deadline: number): boolean {
 
 /** An `HttpError` from a storage answer, with S3's `<Code>` and `<Message>`. */
 export function storageError(target: string, url: URL, answer: StorageAnswer): HttpError {
-  const code = xmlText(answer.body, "Code");
-  const detail = xmlText(answer.body, "Message");
+  const clip = (text: string | undefined) => text === undefined ? undefined : clipText(text);
+  const code = clip(xmlText(answer.body, "Code"));
+  const detail = clip(xmlText(answer.body, "Message"));
   const summary = [code, detail].filter((part) => part !== undefined).join(": ");
   const status = `${answer.status}${answer.statusText ? ` ${answer.statusText}` : ""}`;
   return new HttpError(

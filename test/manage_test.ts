@@ -18,6 +18,8 @@ async function withServer(fn: (server: FakeServer, dir: string) => Promise<void>
       await Deno.writeTextFile(
         join(dir.path, `${clientId}.json`),
         JSON.stringify({ clientId, accessToken: CLIENTS[clientId].accessToken }),
+        // As a careful user keeps credentials: others get no access, so no warning.
+        { mode: 0o600 },
       );
     }
     await fn(server, dir.path);

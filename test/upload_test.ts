@@ -53,6 +53,8 @@ async function workspace(
   await Deno.writeTextFile(
     tokenFile,
     typeof credentials === "string" ? credentials : JSON.stringify(credentials),
+    // As a careful user keeps credentials: others get no access, so no warning.
+    { mode: 0o600 },
   );
   return { dir, files: contents, tokenFile };
 }
