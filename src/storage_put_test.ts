@@ -91,8 +91,10 @@ Deno.test("putFile() returns storage's early answer without sending the whole bo
 });
 
 Deno.test("putFile() refuses a file that became shorter than its record", async () => {
+  // The server waits for the whole declared body, as S3 does: answering early would race
+  // the client's own discovery that the file is short.
   await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (r) => {
-    await r.body?.cancel();
+    await r.arrayBuffer().catch(() => {});
     return new Response(null, { status: 200 });
   });
   const path = await tempFile(new Uint8Array(10));
