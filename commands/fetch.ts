@@ -13,7 +13,7 @@
 
 import { resolve } from "node:path";
 import type { CommandFunction, GlobalOptions } from "./options.ts";
-import { Cache } from "../src/cache.ts";
+import { Cache } from "../src/cache/cache.ts";
 import type { Context } from "../src/context.ts";
 import { loadCredentials } from "../src/credentials.ts";
 import { errorMessage, HttpError, PartialFailureError, ToolError } from "../src/errors.ts";

@@ -10,7 +10,7 @@
 import { statfsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { CommandFunction } from "./options.ts";
-import { Cache, type ForeignItem } from "../src/cache.ts";
+import { Cache, type ForeignItem } from "../src/cache/cache.ts";
 import { ToolError } from "../src/errors.ts";
 import { describeFsError } from "../src/fs_error.ts";
 import { formatBytes } from "../src/progress.ts";

@@ -20,7 +20,7 @@ import { Extractor, type Member } from "./archive/extract.ts";
 import { EntryProblem } from "./archive/safety.ts";
 import { type TarEntry, TarParser } from "./archive/tar.ts";
 import { extractZip } from "./archive/zip.ts";
-import { UNPACK_TEMP_PREFIX } from "./cache.ts";
+import { UNPACK_TEMP_PREFIX } from "./temp_names.ts";
 import { type FileLock, tryLock } from "./lock.ts";
 
 /** The archive formats tooltool manifests use. */

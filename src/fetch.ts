@@ -20,7 +20,9 @@
  */
 
 import { basename, join, resolve } from "node:path";
-import { Cache, isTempName, isUnpackTempName, tempPathBeside } from "./cache.ts";
+import { Cache } from "./cache/cache.ts";
+import { isTempName, isUnpackTempName, tempPathBeside } from "./temp_names.ts";
+import { removeIfPresent } from "./fs_util.ts";
 import { hashFile } from "./digest.ts";
 import { errorMessage, ToolError } from "./errors.ts";
 import { describeFsError } from "./fs_error.ts";
@@ -641,13 +643,5 @@ async function removeAbandonedUnpack(path: string, log: FetchLog): Promise<void>
     }
   } finally {
     lock.release();
-  }
-}
-
-async function removeIfPresent(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }

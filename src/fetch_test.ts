@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type FakeServer, startFakeServer } from "../test/fake_server/server.ts";
-import { Cache, isTempName, STATE_DIR } from "./cache.ts";
+import { Cache, STATE_DIR } from "./cache/cache.ts";
+import { isTempName } from "./temp_names.ts";
 import { sha512Hex } from "./digest.ts";
 import { type FetchOptions, fetchRecords, type Unpacker } from "./fetch.ts";
 import { ApiClient } from "./http.ts";

@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { Cache, CacheEntryInfo, ForeignItem } from "./cache.ts";
+import type { Cache, CacheEntryInfo, ForeignItem } from "./cache/cache.ts";
 
 const GIB = 1024 ** 3;
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Cache, type CacheEntryInfo } from "./cache.ts";
+import { Cache, type CacheEntryInfo } from "./cache/cache.ts";
 import { sha512Hex } from "./digest.ts";
 import { isFullPurge, planPurge, purgeCache } from "./purge.ts";
 

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { STATE_DIR } from "../src/cache.ts";
+import { STATE_DIR } from "../src/cache/cache.ts";
 import { listNames, withFetchFixture } from "./fetch_fixture.ts";
 
 const TOOLTOOL_PY = Deno.env.get("TOOLTOOL_PY") ?? "/work/ref/client/tooltool.py";

@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { STATE_DIR } from "../src/cache.ts";
-import { isTempName } from "../src/cache.ts";
+import { STATE_DIR } from "../src/cache/cache.ts";
+import { isTempName } from "../src/temp_names.ts";
 import { listNames, spawnTool, waitFor, withFetchFixture } from "./fetch_fixture.ts";
 
 async function sizeOf(path: string): Promise<number> {

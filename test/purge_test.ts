@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { STATE_DIR } from "../src/cache.ts";
+import { STATE_DIR } from "../src/cache/cache.ts";
 import { runTool } from "./cli.ts";
 import { listNames, spawnTool, waitFor, withFetchFixture } from "./fetch_fixture.ts";
 

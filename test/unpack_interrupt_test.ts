@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { isUnpackTempName } from "../src/cache.ts";
+import { isUnpackTempName } from "../src/temp_names.ts";
 import { hasProgram, zerosTarBz2 } from "./archive_helpers.ts";
 import { runTool } from "./cli.ts";
 import {

@@ -1,17 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  Cache,
-  isRacy,
-  isTempName,
-  stampOf,
-  stampVouches,
-  STATE_DIR,
-  type StatStamp,
-  tempPathBeside,
-} from "./cache.ts";
-import { sha512Hex } from "./digest.ts";
-import type { Sha512 } from "./manifest.ts";
+import { Cache, STATE_DIR } from "./cache.ts";
+import { isRacy, stampOf, stampVouches, type StatStamp } from "./stamps.ts";
+import { isTempName, tempPathBeside } from "../temp_names.ts";
+import { sha512Hex } from "../digest.ts";
+import type { Sha512 } from "../manifest.ts";
 
 const BOOT = "boot-1";
 

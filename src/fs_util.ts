@@ -1,0 +1,33 @@
+/**
+ * Small file-system helpers for paths that may legitimately be gone (another job removed
+ * them, or they were never made).
+ *
+ * @module
+ */
+
+/** `Deno.statSync`, or undefined when the path cannot be stat'ed. */
+export function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes a file; one that is already gone counts as removed. */
+export async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** The entries of a folder, none when the folder does not exist. */
+export async function* readDirIfPresent(path: string): AsyncIterable<Deno.DirEntry> {
+  try {
+    yield* Deno.readDir(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
