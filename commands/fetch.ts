@@ -22,8 +22,6 @@ import { ApiClient, DEFAULT_BACKOFF } from "../src/http.ts";
 import type { FileRecord } from "../src/manifest.ts";
 import { readManifest } from "../src/manifest_file.ts";
 import {
-  formatBytes,
-  formatDuration,
   PlainRenderer,
   ProgressModel,
   type ProgressRenderer,
@@ -31,6 +29,7 @@ import {
   TtyRenderer,
 } from "../src/progress.ts";
 import type { DownloadSource } from "../src/transfer.ts";
+import { formatBytes, formatDuration } from "../src/format.ts";
 
 /** Files fetched at once unless `-j` says otherwise. */
 const DEFAULT_JOBS = 4;

@@ -13,7 +13,7 @@ import type { CommandFunction } from "./options.ts";
 import { Cache, type ForeignItem } from "../src/cache/cache.ts";
 import { ToolError } from "../src/errors.ts";
 import { describeFsError } from "../src/fs_error.ts";
-import { formatBytes } from "../src/progress.ts";
+import { formatBytes } from "../src/format.ts";
 import { isFullPurge, purgeCache, type PurgeResult } from "../src/purge.ts";
 
 /** Purges the cache folder; see the module documentation. */

@@ -4,8 +4,8 @@
  * Hashing is this tool's main CPU cost. Deno's `node:crypto` hashes SHA-512 at about 75%
  * of OpenSSL's speed here, so when the system's libcrypto can be loaded (every Linux CI
  * image has one) the hasher calls it through FFI and runs at OpenSSL's own speed; otherwise
- * it falls back to `node:crypto`, which always works. `TOOLTOOL_SHA512_BACKEND=node` forces
- * the fallback. Memory stays constant: files are read in 1 MiB chunks, never whole.
+ * it falls back to `node:crypto`, which always works. `forceNodeBackend()` (main.ts calls it
+ * for `TOOLTOOL_SHA512_BACKEND=node`) forces the fallback. Memory stays constant: files are read in 1 MiB chunks, never whole.
  *
  * `node:crypto` is loaded only when the fallback is needed: loading it costs ~20 ms of
  * start-up, a fifth of a small `validate`.
@@ -16,6 +16,7 @@
  * @module
  */
 
+import { forEachConcurrently } from "./pool.ts";
 import type { Sha512 } from "./manifest.ts";
 
 /** An incremental SHA-512 computation. */
@@ -72,7 +73,6 @@ let loaded: { backend: Sha512Backend; libcrypto?: Libcrypto } | undefined;
 function loadBackend(): { backend: Sha512Backend; libcrypto?: Libcrypto } {
   if (loaded !== undefined) return loaded;
   loaded = { backend: "node" };
-  if (readBackendPreference() === "node") return loaded;
   for (const name of LIBCRYPTO_NAMES[Deno.build.os] ?? []) {
     try {
       const library = Deno.dlopen(name, LIBCRYPTO_SYMBOLS);
@@ -83,14 +83,6 @@ function loadBackend(): { backend: Sha512Backend; libcrypto?: Libcrypto } {
     }
   }
   return loaded;
-}
-
-function readBackendPreference(): string | undefined {
-  try {
-    return Deno.env.get("TOOLTOOL_SHA512_BACKEND");
-  } catch {
-    return undefined;
-  }
 }
 
 type CreateHash = typeof import("node:crypto").createHash;
@@ -105,6 +97,12 @@ export async function loadNodeBackend(): Promise<void> {
 }
 
 if (loadBackend().backend === "node") await loadNodeBackend();
+
+/** Makes every later hasher of this process use `node:crypto` (the fallback, for tests). */
+export async function forceNodeBackend(): Promise<void> {
+  await loadNodeBackend();
+  loaded = { backend: "node" };
+}
 
 /** The backend `createSha512` uses in this process. */
 export function sha512Backend(): Sha512Backend {
@@ -281,20 +279,4 @@ export async function hashFiles(
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-/** Runs `task` over `items` with at most `limit` running at once. */
-export async function forEachConcurrently<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  async function lane(): Promise<void> {
-    while (next < items.length) {
-      const index = next++;
-      await task(items[index] as T, index);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }

@@ -28,13 +28,8 @@ import { errorMessage, ToolError } from "./errors.ts";
 import { describeFsError } from "./fs_error.ts";
 import { tryLock } from "./lock.ts";
 import type { FileRecord } from "./manifest.ts";
-import {
-  type FileProgress,
-  formatBytes,
-  formatDuration,
-  formatRate,
-  type ProgressModel,
-} from "./progress.ts";
+import { formatBytes, formatDuration, formatRate } from "./format.ts";
+import type { FileProgress, ProgressModel } from "./progress.ts";
 import {
   type DownloadSource,
   downloadVerified,
@@ -42,7 +37,7 @@ import {
   writeError,
 } from "./transfer.ts";
 import type { BackoffPolicy } from "./http.ts";
-import { forEachConcurrently } from "./digest.ts";
+import { forEachConcurrently } from "./pool.ts";
 
 /** Where a file in place came from. */
 export type FetchSource = "present" | "cache" | "network";

@@ -22,6 +22,7 @@ export type FileState =
   | "failed";
 
 import { escapeControls } from "./display.ts";
+import { formatBytes, formatDuration, formatRate } from "./format.ts";
 
 /** Samples older than this do not count toward a rate. */
 const RATE_WINDOW_MS = 5_000;
@@ -173,37 +174,6 @@ export class ProgressModel {
     if (file.startedAt === undefined) return 0;
     return (file.finishedAt ?? this.#now()) - file.startedAt;
   }
-}
-
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-
-/** `1536` -> `1.5 KiB`. */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0
-    ? `${value} B`
-    : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${UNITS[unit]}`;
-}
-
-/** `95` -> `1m35s`. */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "?";
-  if (seconds < 10) return `${seconds.toFixed(1)}s`;
-  const whole = Math.round(seconds);
-  if (whole < 60) return `${whole}s`;
-  const minutes = Math.floor(whole / 60);
-  if (minutes < 60) return `${minutes}m${String(whole % 60).padStart(2, "0")}s`;
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
-}
-
-/** `1048576` -> `1.0 MiB/s`. */
-export function formatRate(bytesPerSecond: number | undefined): string {
-  return bytesPerSecond === undefined ? "-- B/s" : `${formatBytes(Math.round(bytesPerSecond))}/s`;
 }
 
 function percent(part: number, whole: number): string {

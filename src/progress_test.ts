@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
 import {
-  formatBytes,
-  formatDuration,
-  formatRate,
   PlainRenderer,
   ProgressModel,
   renderFrame,
   renderHeartbeat,
   TtyRenderer,
 } from "./progress.ts";
+import { formatBytes, formatDuration, formatRate } from "./format.ts";
 
 function clock(start = 0) {
   let now = start;

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { plural } from "./format.ts";
 import type { Context } from "./context.ts";
 import { ManifestError, type ManifestProblem, PartialFailureError } from "./errors.ts";
 import { readManifest } from "./manifest_file.ts";
@@ -82,8 +83,4 @@ export async function validateManifestSchemas(
     );
   }
   ctx.output.debug(`${plural(results.length, "manifest")} checked: no problems`);
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

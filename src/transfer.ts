@@ -20,6 +20,7 @@
  * @module
  */
 
+import { formatWait } from "./format.ts";
 import { createSha512, type Sha512Hasher } from "./digest.ts";
 import {
   HttpError,
@@ -158,9 +159,9 @@ export async function downloadVerified(
     options.signal.throwIfAborted();
     if (!deadline.aborted) throw error;
     throw new NetworkError(
-      `Cannot fetch "${options.filename}": not done within ${
-        formatSeconds(maxTimeMs)
-      } (--max-time)${error instanceof ToolError ? `; last error: ${error.message}` : ""}`,
+      `Cannot fetch "${options.filename}": not done within ${formatWait(maxTimeMs)} (--max-time)${
+        error instanceof ToolError ? `; last error: ${error.message}` : ""
+      }`,
       { cause: error },
     );
   }
@@ -275,9 +276,9 @@ async function attemptOnce(
     new NetworkError(
       tooSlow
         ? `Cannot fetch "${filename}" from ${origin}: slower than ${speedLimit} bytes/s for ${
-          formatSeconds(speedTimeMs)
+          formatWait(speedTimeMs)
         } (--speed-limit, --speed-time)`
-        : `Cannot fetch "${filename}" from ${origin}: no data for ${formatSeconds(stallMs)}`,
+        : `Cannot fetch "${filename}" from ${origin}: no data for ${formatWait(stallMs)}`,
     );
   const offset = sink.position;
   const headers = new Headers({ "User-Agent": USER_AGENT, "Accept-Encoding": "identity" });
@@ -472,10 +473,6 @@ function sizeMismatch(filename: string, origin: string, got: number, want: numbe
     `Cannot fetch "${filename}" from ${origin}: the server has ${got} bytes, the manifest lists ${want}`,
     { retriable: false },
   );
-}
-
-function formatSeconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** A parsed `Content-Range: bytes start-end/total`. */
