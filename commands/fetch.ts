@@ -189,7 +189,7 @@ function numberFromEnv(ctx: Context, name: string): number | undefined {
 /** The unpacker, loaded only when a record needs it (a plain fetch never loads it). */
 async function loadUnpacker(): Promise<Unpacker> {
   try {
-    return (await import("../src/archive.ts")).unpackArchive;
+    return (await import("../src/archive/unpack.ts")).unpackArchive;
   } catch (error) {
     throw new ToolError(`Cannot unpack: archive support failed to load (${errorMessage(error)})`);
   }

@@ -69,7 +69,7 @@ export interface FetchLog {
   warn(message: string): void;
 }
 
-/** Extracts an archive into a directory (see `src/archive.ts`). */
+/** Extracts an archive into a directory (see `src/archive/unpack.ts`). */
 export type Unpacker = (
   archivePath: string,
   workDir: string,

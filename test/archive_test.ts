@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import * as zlib from "node:zlib";
-import { ArchiveError, unpackArchive } from "../src/archive.ts";
+import { ArchiveError, unpackArchive } from "../src/archive/unpack.ts";
 import {
   hasProgram,
   listDirectory,

@@ -330,7 +330,7 @@ export async function benchUnpack(
 
 /** The subprocess entry: unpacks one archive and prints the result and Deno's own peak RSS. */
 async function unpackEntry(archive: string, workDir: string, inProcess: boolean): Promise<void> {
-  const { unpackArchive } = await import("../../src/archive.ts");
+  const { unpackArchive } = await import("../../src/archive/unpack.ts");
   const result = await unpackArchive(archive, workDir, { preferExternalTools: !inProcess });
   let ownRssKiB: number | undefined;
   try {

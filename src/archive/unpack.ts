@@ -14,14 +14,14 @@
  */
 
 import { basename, join, resolve } from "node:path";
-import { errorMessage, ToolError, type ToolErrorOptions } from "./errors.ts";
-import { type Compression, decompressedChunks } from "./archive/decompress.ts";
-import { Extractor, type Member } from "./archive/extract.ts";
-import { EntryProblem } from "./archive/safety.ts";
-import { type TarEntry, TarParser } from "./archive/tar.ts";
-import { extractZip } from "./archive/zip.ts";
-import { UNPACK_TEMP_PREFIX } from "./temp_names.ts";
-import { type FileLock, tryLock } from "./lock.ts";
+import { errorMessage, ToolError, type ToolErrorOptions } from "../errors.ts";
+import { type Compression, decompressedChunks } from "./decompress.ts";
+import { Extractor, type Member } from "./extract.ts";
+import { EntryProblem } from "./safety.ts";
+import { type TarEntry, TarParser } from "./tar.ts";
+import { extractZip } from "./zip.ts";
+import { UNPACK_TEMP_PREFIX } from "../temp_names.ts";
+import { type FileLock, tryLock } from "../lock.ts";
 
 /** The archive formats tooltool manifests use. */
 export type ArchiveFormat = "tar" | "tar.gz" | "tar.bz2" | "tar.xz" | "tar.zst" | "zip";

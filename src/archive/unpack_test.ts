@@ -6,8 +6,8 @@ import {
   detectArchiveFormat,
   sniffFormat,
   unpackArchive,
-} from "./archive.ts";
-import { ToolError } from "./errors.ts";
+} from "./unpack.ts";
+import { ToolError } from "../errors.ts";
 import {
   hasProgram,
   listDirectory,
@@ -16,7 +16,7 @@ import {
   tar,
   zerosTarBz2,
   zip,
-} from "../test/archive_helpers.ts";
+} from "../../test/archive_helpers.ts";
 
 const tools = {
   tar: hasProgram("tar"),
