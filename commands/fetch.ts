@@ -18,7 +18,8 @@ import type { Context } from "../src/context.ts";
 import { loadCredentials } from "../src/credentials.ts";
 import { errorMessage, HttpError, PartialFailureError, ToolError } from "../src/errors.ts";
 import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "../src/fetch.ts";
-import { ApiClient, DEFAULT_BACKOFF } from "../src/http.ts";
+import { ApiClient } from "../src/http.ts";
+import { DEFAULT_BACKOFF } from "../src/retry.ts";
 import type { FileRecord } from "../src/manifest.ts";
 import { readManifest } from "../src/manifest_file.ts";
 import {

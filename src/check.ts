@@ -21,7 +21,7 @@ import type { Context } from "./context.ts";
 import { displayUrl, withoutUserinfo } from "./display.ts";
 import { clipText, readBoundedText } from "./bounded_read.ts";
 import { errorMessage, networkReason, PartialFailureError, UsageError } from "./errors.ts";
-import { USER_AGENT } from "./http.ts";
+import { USER_AGENT } from "./version.ts";
 import { isSha512 } from "./manifest.ts";
 import { followableUrl } from "./url_policy.ts";
 

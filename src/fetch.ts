@@ -36,7 +36,7 @@ import {
   type TransferLimits,
   writeError,
 } from "./transfer.ts";
-import type { BackoffPolicy } from "./http.ts";
+import type { BackoffPolicy } from "./retry.ts";
 import { forEachConcurrently } from "./pool.ts";
 
 /** Where a file in place came from. */

@@ -1,6 +1,6 @@
 /**
  * The ToolTool API client: signed requests to one base URL, problem documents turned into
- * errors with hints, and the retry policy every transfer shares.
+ * errors with hints. The retry policy is `retry.ts`'s.
  *
  * API requests never follow redirects by themselves (`redirect: "manual"`): the 302 of a
  * download points at a storage origin, and credentials must never travel there. Callers
@@ -19,7 +19,6 @@ import { authorizationFor, type Credentials, type EnvReader } from "./credential
 import { calculatePayloadHash } from "./hawk.ts";
 import {
   HttpError,
-  isRetriable,
   NetworkError,
   networkReason,
   type ProblemDocument,
@@ -32,14 +31,9 @@ import {
   MAX_ERROR_BODY_BYTES,
   readBoundedText,
 } from "./bounded_read.ts";
-import { sleep } from "./sleep.ts";
+import { parseRetryAfter } from "./retry.ts";
 import { followableUrl } from "./url_policy.ts";
-import { VERSION } from "./version.ts";
-
-export { sleep };
-
-/** The User-Agent of every request. */
-export const USER_AGENT = `tooltool-deno/${VERSION}`;
+import { USER_AGENT } from "./version.ts";
 
 /** How long an API request (not a storage transfer) may take before it counts as failed. */
 const API_TIMEOUT_MS = 60_000;
@@ -325,69 +319,4 @@ export async function httpErrorFor(
     },
     { hint: hintFor(operation, response.status, problem) },
   );
-}
-
-/** `Retry-After` (seconds or an HTTP date) in milliseconds from now; undefined if absent or bad. */
-export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (value === null || value === undefined || value.trim() === "") return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
-}
-
-/** Backoff policy: exponential, capped, with jitter so that parallel jobs spread out. */
-export interface BackoffPolicy {
-  readonly baseMs: number;
-  readonly maxMs: number;
-}
-
-/** The default policy: 1 s, 2 s, 4 s ... capped at 30 s, each scaled by a random 50-100%. */
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 30_000 };
-
-/** The delay before retry number `attempt` (0 for the first retry). */
-export function backoffDelayMs(
-  attempt: number,
-  policy: BackoffPolicy = DEFAULT_BACKOFF,
-  random: () => number = Math.random,
-): number {
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** attempt);
-  return Math.round(ceiling * (0.5 + random() / 2));
-}
-
-/** How `withRetries` behaves. */
-export interface RetryOptions {
-  /** Total tries, the first included. */
-  readonly attempts: number;
-  readonly signal?: AbortSignal | undefined;
-  readonly policy?: BackoffPolicy | undefined;
-  /** Told before each wait, for progress output. */
-  readonly onRetry?: ((error: unknown, attempt: number, delayMs: number) => void) | undefined;
-  /** Longest wait honoured from a server's Retry-After. */
-  readonly maxRetryAfterMs?: number | undefined;
-}
-
-/**
- * Runs `operation` until it succeeds, fails with an error `isRetriable` rejects, or runs
- * out of attempts. Waits with backoff between tries, or as long as the server asked.
- */
-export async function withRetries<T>(
-  operation: (attempt: number) => Promise<T>,
-  options: RetryOptions,
-): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await operation(attempt);
-    } catch (error) {
-      options.signal?.throwIfAborted();
-      if (attempt + 1 >= options.attempts || !isRetriable(error)) throw error;
-      const asked = error instanceof HttpError ? error.retryAfterMs : undefined;
-      const delay = asked !== undefined
-        ? Math.min(asked, options.maxRetryAfterMs ?? 120_000)
-        : backoffDelayMs(attempt, options.policy);
-      options.onRetry?.(error, attempt + 1, delay);
-      await sleep(delay, options.signal);
-    }
-  }
 }

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { HttpError, isRetriable, NetworkError, UnsafeUrlError } from "./errors.ts";
-import {
-  ApiClient,
-  backoffDelayMs,
-  httpErrorFor,
-  parseRetryAfter,
-  readProblem,
-  withRetries,
-} from "./http.ts";
+import { ApiClient, httpErrorFor, readProblem } from "./http.ts";
 
 function clientWith(handler: (request: Request) => Response | Promise<Response>) {
   const seen: Request[] = [];
@@ -79,41 +72,6 @@ Deno.test("request() hashes JSON payloads into the Hawk header", async () => {
   });
   assert.match(seen[0]?.headers.get("Authorization") ?? "", /hash="/);
   assert.equal(seen[0]?.headers.get("Content-Type"), "application/json");
-});
-
-Deno.test("parseRetryAfter() reads seconds and HTTP dates", () => {
-  assert.equal(parseRetryAfter("3", 0), 3000);
-  assert.equal(parseRetryAfter("Thu, 01 Jan 1970 00:00:10 GMT", 4000), 6000);
-  assert.equal(parseRetryAfter("soon", 0), undefined);
-  assert.equal(parseRetryAfter(null, 0), undefined);
-});
-
-Deno.test("backoffDelayMs() grows exponentially with jitter and a cap", () => {
-  assert.equal(backoffDelayMs(0, { baseMs: 100, maxMs: 1000 }, () => 1), 100);
-  assert.equal(backoffDelayMs(2, { baseMs: 100, maxMs: 1000 }, () => 0), 200);
-  assert.equal(backoffDelayMs(10, { baseMs: 100, maxMs: 1000 }, () => 1), 1000);
-});
-
-Deno.test("withRetries() retries retriable errors only, honouring Retry-After", async () => {
-  let calls = 0;
-  const result = await withRetries(() => {
-    calls++;
-    if (calls < 3) {
-      throw new HttpError("busy", { status: 429, url: "u", retryAfterMs: 1 });
-    }
-    return Promise.resolve("done");
-  }, { attempts: 5 });
-  assert.equal(result, "done");
-  assert.equal(calls, 3);
-  let fatal = 0;
-  await assert.rejects(
-    withRetries(() => {
-      fatal++;
-      throw new HttpError("gone", { status: 404, url: "u" });
-    }, { attempts: 5 }),
-    HttpError,
-  );
-  assert.equal(fatal, 1);
 });
 
 Deno.test("httpErrorFor() names the upload scope the server refused, and says 'to'", async () => {

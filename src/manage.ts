@@ -21,7 +21,8 @@ import {
   UsageError,
 } from "./errors.ts";
 import { displayUrl } from "./display.ts";
-import { ApiClient, withRetries } from "./http.ts";
+import { ApiClient } from "./http.ts";
+import { withRetries } from "./retry.ts";
 import { parseSha512, type Sha512, type Visibility } from "./manifest.ts";
 
 /** What a management command needs from the command line. */

@@ -19,7 +19,7 @@
 
 import { createSha512 } from "./digest.ts";
 import { NetworkError, networkReason, ToolError } from "./errors.ts";
-import { USER_AGENT } from "./http.ts";
+import { USER_AGENT } from "./version.ts";
 import type { Sha512 } from "./manifest.ts";
 
 /** What storage answered to a PUT. */

@@ -35,14 +35,9 @@ import { withoutUserinfo } from "./display.ts";
 import { describeFsError } from "./fs_error.ts";
 import { clipText, MAX_ERROR_BODY_BYTES, readBoundedText } from "./bounded_read.ts";
 import { followableUrl, MAX_STORAGE_REDIRECTS } from "./url_policy.ts";
-import {
-  backoffDelayMs,
-  type BackoffPolicy,
-  DEFAULT_BACKOFF,
-  parseRetryAfter,
-  sleep,
-  USER_AGENT,
-} from "./http.ts";
+import { type BackoffPolicy, DEFAULT_BACKOFF, parseRetryAfter, retryDelayMs } from "./retry.ts";
+import { sleep } from "./sleep.ts";
+import { USER_AGENT } from "./version.ts";
 import type { Sha512 } from "./manifest.ts";
 
 /** Network chunks are gathered into buffers this large before hashing and writing. */
@@ -80,9 +75,6 @@ export const DEFAULT_ATTEMPTS = 5;
 
 /** Whatever happens, no more than this many attempts per base URL. */
 const MAX_ATTEMPTS_PER_SOURCE = 25;
-
-/** Longest `Retry-After` honoured. */
-const MAX_RETRY_AFTER_MS = 120_000;
 
 /** One place to download from: an API base URL that redirects to storage. */
 export interface DownloadSource {
@@ -219,10 +211,12 @@ async function downloadOnce(path: string, options: DownloadOptions): Promise<Dow
         if (sink.position > before) lastProgressAt = Date.now();
         failures = sink.position > before ? 1 : failures + 1;
         if (failures >= maxFailures || attemptsHere >= MAX_ATTEMPTS_PER_SOURCE) break;
-        const asked = error instanceof HttpError ? error.retryAfterMs : undefined;
-        const delay = asked !== undefined
-          ? Math.min(asked, MAX_RETRY_AFTER_MS)
-          : backoffDelayMs(failures - 1, options.backoff ?? DEFAULT_BACKOFF, options.random);
+        const delay = retryDelayMs(
+          error,
+          failures - 1,
+          options.backoff ?? DEFAULT_BACKOFF,
+          options.random,
+        );
         // A server that has made no progress for this long gets no further attempt.
         if (Date.now() + delay - lastProgressAt > retryMaxTimeMs) break;
         options.onRetry?.(error, attempts + 1, delay, sink.position);

@@ -40,14 +40,9 @@ import {
   ToolError,
   UsageError,
 } from "./errors.ts";
-import {
-  ApiClient,
-  backoffDelayMs,
-  type BackoffPolicy,
-  parseRetryAfter,
-  sleep,
-  withRetries,
-} from "./http.ts";
+import { ApiClient } from "./http.ts";
+import { type BackoffPolicy, parseRetryAfter, retryDelayMs, withRetries } from "./retry.ts";
+import { sleep } from "./sleep.ts";
 import type { FileRecord, Sha512, Visibility } from "./manifest.ts";
 import { readManifest } from "./manifest_file.ts";
 import type { Output } from "./output.ts";
@@ -660,8 +655,7 @@ async function putWithRetries(
       if (!isRetriable(error) || attempt + 1 >= tuning.putAttempts) {
         return { kind: "failed", error };
       }
-      const asked = error instanceof HttpError ? error.retryAfterMs : undefined;
-      const delay = asked ?? backoffDelayMs(attempt, tuning.backoff);
+      const delay = retryDelayMs(error, attempt, tuning.backoff);
       if (Date.now() + delay > deadline - tuning.urlMarginMs) return { kind: "expired", error };
       progress.log(() => announceRetry(ctx.output, error, delay));
       await sleep(delay, ctx.signal);
