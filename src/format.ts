@@ -49,3 +49,13 @@ export function formatWait(ms: number): string {
 export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
+
+/** The first problem a schema check found, as `path: message` (zod's issues, or any alike). */
+export function formatIssue(
+  error: { readonly issues: readonly { path: readonly PropertyKey[]; message: string }[] },
+): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return "unexpected shape";
+  const path = issue.path.map(String).join(".");
+  return path === "" ? issue.message : `${path}: ${issue.message}`;
+}

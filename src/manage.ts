@@ -12,17 +12,11 @@
 import { z } from "zod";
 import type { Context } from "./context.ts";
 import { describeCredentials, loadCredentials, requireCredentials } from "./credentials.ts";
-import {
-  errorMessage,
-  HttpError,
-  ManifestError,
-  NetworkError,
-  ToolError,
-  UsageError,
-} from "./errors.ts";
+import { ManifestError, ToolError, UsageError } from "./errors.ts";
 import { displayUrl } from "./display.ts";
 import { ApiClient } from "./http.ts";
-import { withRetries } from "./retry.ts";
+import { withFailover } from "./failover.ts";
+import { formatIssue } from "./format.ts";
 import { parseSha512, type Sha512, type Visibility } from "./manifest.ts";
 
 /** What a management command needs from the command line. */
@@ -148,52 +142,34 @@ export async function patchFile(
     }`,
   );
   ctx.output.debug(`Using ${describeCredentials(credentials)}`);
-  for (let index = 0;; index++) {
-    const client = new ApiClient({
-      baseUrl: options.urls[index]!,
-      credentials,
-      fetch: ctx.fetch,
-      env: ctx.env,
-      signal: ctx.signal,
+  const clients = options.urls.map((baseUrl) =>
+    new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
+  );
+  const { value } = await withFailover(async (client) => {
+    const { body } = await client.requestJson({
+      method: "PATCH",
+      path: `file/sha512/${digest}`,
+      json: changes,
+      operation: options.operation,
+      target: digest,
     });
-    try {
-      const { body } = await withRetries(
-        () =>
-          client.requestJson({
-            method: "PATCH",
-            path: `file/sha512/${digest}`,
-            json: changes,
-            operation: options.operation,
-            target: digest,
-          }),
-        {
-          // Another server is tried at once; the last one gets the retries.
-          attempts: index + 1 < options.urls.length ? 1 : 3,
-          signal: ctx.signal,
-          onRetry: (error, _attempt, delayMs) =>
-            ctx.output.warn(
-              `${errorMessage(error)}; retrying in ${(delayMs / 1000).toFixed(1)} s`,
-            ),
-        },
+    const parsed = FileRecordSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new ToolError(
+        `Cannot ${options.operation} "${digest}" on ${client.displayName}: the server's answer is not a file record (${
+          formatIssue(parsed.error)
+        })`,
       );
-      const parsed = FileRecordSchema.safeParse(body);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new ToolError(
-          `Cannot ${options.operation} "${digest}" on ${client.displayName}: the server's answer is not a file record (${
-            issue ? `${issue.path.map(String).join(".") || "answer"}: ${issue.message}` : "?"
-          })`,
-        );
-      }
-      return { ...parsed.data, instances: parsed.data.instances ?? [] };
-    } catch (error) {
-      const next = options.urls[index + 1];
-      const serverTrouble = error instanceof NetworkError ||
-        (error instanceof HttpError && error.status >= 500);
-      if (next === undefined || !serverTrouble) throw error;
-      ctx.output.warn(`${errorMessage(error)}; trying ${displayUrl(next)}`);
     }
-  }
+    return { ...parsed.data, instances: parsed.data.instances ?? [] };
+  }, {
+    servers: clients,
+    nameOf: (client) => client.displayName,
+    attempts: 3,
+    signal: ctx.signal,
+    warn: (message) => ctx.output.warn(message),
+  });
+  return value;
 }
 
 /** The record on stdout: `key: value` lines, or the `--json` document. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { HttpError, isRetriable } from "./errors.ts";
+import { errorMessage, HttpError, isRetriable } from "./errors.ts";
 import { sleep } from "./sleep.ts";
 
 /** `Retry-After` (seconds or an HTTP date) in milliseconds from now; undefined if absent or bad. */
@@ -87,4 +87,9 @@ export async function withRetries<T>(
       await sleep(delay, options.signal);
     }
   }
+}
+
+/** The warning before a retry: what failed, and when the next try comes. */
+export function retryMessage(error: unknown, delayMs: number): string {
+  return `${errorMessage(error)}; retrying in ${(delayMs / 1000).toFixed(1)} s`;
 }
