@@ -12,10 +12,10 @@ const options = (servers: string[], warnings: string[]) => ({
 Deno.test("withFailover() moves to the next server at once when one is in trouble", async () => {
   const warnings: string[] = [];
   const tried: string[] = [];
-  const { value, index } = await withFailover(async (server) => {
+  const { value, index } = await withFailover((server) => {
     tried.push(server);
-    if (server === "a") throw new NetworkError("a is down");
-    return `from ${server}`;
+    if (server === "a") return Promise.reject(new NetworkError("a is down"));
+    return Promise.resolve(`from ${server}`);
   }, options(["a", "b"], warnings));
   assert.equal(value, "from b");
   assert.equal(index, 1);

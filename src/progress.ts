@@ -23,6 +23,7 @@ export type FileState =
 
 import { escapeControls } from "./display.ts";
 import { formatBytes, formatDuration, formatRate } from "./format.ts";
+import type { Output } from "./output.ts";
 
 /** Samples older than this do not count toward a rate. */
 const RATE_WINDOW_MS = 5_000;
@@ -355,4 +356,28 @@ export class SilentRenderer implements ProgressRenderer {
   }
   refresh(): void {}
   stop(): void {}
+}
+
+/**
+ * The display for a run: nothing when quiet, a live frame on a terminal, else plain lines
+ * with a heartbeat every `heartbeatMs` (CI logs).
+ */
+export function chooseRenderer(
+  model: ProgressModel,
+  output: Output,
+  options: { readonly heartbeatMs: number },
+): ProgressRenderer {
+  if (output.verbosity === "quiet") return new SilentRenderer();
+  const write = (text: string) => output.writeStderr(text);
+  if (output.stderrIsTerminal) return new TtyRenderer({ model, write, columns: terminalColumns });
+  return new PlainRenderer({ model, write, intervalMs: options.heartbeatMs });
+}
+
+function terminalColumns(): number {
+  try {
+    // A pseudo-terminal may report 0 columns: assume the classic width then.
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
+  }
 }
