@@ -8,10 +8,8 @@
  */
 
 import type { Context } from "../src/context.ts";
+import type { Visibility } from "../src/manifest.ts";
 import type { TransferLimits } from "../src/transfer.ts";
-
-/** `--visibility` values. */
-export type Visibility = "public" | "internal";
 
 /** Parsed command line, tooltool.py's flags plus this tool's own. */
 export interface GlobalOptions {

@@ -16,7 +16,8 @@
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../src/errors.ts";
 import { parseBaseUrl } from "../src/url_policy.ts";
-import type { GlobalOptions, Visibility } from "./options.ts";
+import type { GlobalOptions } from "./options.ts";
+import type { Visibility } from "../src/manifest.ts";
 
 /** One long option as the prefix expander sees it. */
 interface OptionSpec {

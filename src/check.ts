@@ -22,7 +22,7 @@ import { displayUrl, withoutUserinfo } from "./display.ts";
 import { clipText, readBoundedText } from "./bounded_read.ts";
 import { errorMessage, networkReason, PartialFailureError, UsageError } from "./errors.ts";
 import { USER_AGENT } from "./version.ts";
-import { isSha512 } from "./manifest.ts";
+import { isSha512 } from "./sha512.ts";
 import { followableUrl } from "./url_policy.ts";
 
 /** What `checkServers` probes. */

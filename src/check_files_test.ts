@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkFiles, fileReportEntry } from "./check_files.ts";
 import { recordFor, withTempDir, writeFileRecord } from "./files_test_util.ts";
-import type { FileRecord, Sha512 } from "./manifest.ts";
+import type { FileRecord } from "./manifest.ts";
+import type { Sha512 } from "./sha512.ts";
 
 const isWindows = Deno.build.os === "windows";
 

@@ -17,7 +17,7 @@
  */
 
 import { forEachConcurrently } from "./pool.ts";
-import type { Sha512 } from "./manifest.ts";
+import type { Sha512 } from "./sha512.ts";
 
 /** An incremental SHA-512 computation. */
 export interface Sha512Hasher {

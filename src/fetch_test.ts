@@ -7,7 +7,8 @@ import { sha512Hex } from "./digest.ts";
 import { type FetchOptions, fetchRecords, type Unpacker } from "./fetch.ts";
 import { ApiClient } from "./http.ts";
 import { tryLock } from "./lock.ts";
-import type { FileRecord, SafeFilename, Sha512 } from "./manifest.ts";
+import type { FileRecord, SafeFilename } from "./manifest.ts";
+import type { Sha512 } from "./sha512.ts";
 import { ProgressModel } from "./progress.ts";
 
 interface Setup {

@@ -17,7 +17,8 @@ import { displayUrl } from "./display.ts";
 import { ApiClient } from "./http.ts";
 import { withFailover } from "./failover.ts";
 import { formatIssue } from "./format.ts";
-import { parseSha512, type Sha512, type Visibility } from "./manifest.ts";
+import { parseSha512, type Visibility } from "./manifest.ts";
+import { type Sha512 } from "./sha512.ts";
 
 /** What a management command needs from the command line. */
 export interface ManageOptions {

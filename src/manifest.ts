@@ -49,9 +49,7 @@ import {
   LineIndex,
   parseJsonAst,
 } from "./json_ast.ts";
-
-/** A lowercase hex SHA-512 digest (128 characters), checked at the boundary. */
-export type Sha512 = string & { readonly __brand: "Sha512" };
+import { isSha512, type Sha512 } from "./sha512.ts";
 
 /** A bare file name, safe to join to a directory: no separators, no `.`/`..`, no controls. */
 export type SafeFilename = string & { readonly __brand: "SafeFilename" };
@@ -72,13 +70,6 @@ export interface FileRecord {
   readonly visibility?: Visibility;
   /** Keys this tool does not know, as read; never written back (see the module doc). */
   readonly extra?: Readonly<Record<string, unknown>>;
-}
-
-const SHA512_PATTERN = /^[0-9a-f]{128}$/;
-
-/** Whether `value` is a lowercase hex SHA-512 digest. */
-export function isSha512(value: string): value is Sha512 {
-  return SHA512_PATTERN.test(value);
 }
 
 /**

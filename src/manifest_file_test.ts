@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ManifestError } from "./errors.ts";
-import { type FileRecord, type SafeFilename, serializeManifest, type Sha512 } from "./manifest.ts";
+import { type FileRecord, type SafeFilename, serializeManifest } from "./manifest.ts";
+import { type Sha512 } from "./sha512.ts";
 import { lockManifest, readManifest, readManifestText, writeManifest } from "./manifest_file.ts";
 
 const RECORD: FileRecord = {

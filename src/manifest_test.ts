@@ -3,14 +3,13 @@ import fc from "fast-check";
 import { ManifestError } from "./errors.ts";
 import {
   type FileRecord,
-  isSha512,
   parseManifest,
   parseSafeFilename,
   parseSha512,
   type SafeFilename,
   serializeManifest,
-  type Sha512,
 } from "./manifest.ts";
+import { isSha512, type Sha512 } from "./sha512.ts";
 
 const D1 = "8e93bf75032fb28130fe448f5581deda30dac259fff009148ba5a500d20896ba" +
   "698a241dcc345efe18280733e37789b6b2f9f4304fbeb250d32f9daf5ffd49cb";

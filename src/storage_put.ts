@@ -20,7 +20,7 @@
 import { createSha512 } from "./digest.ts";
 import { NetworkError, networkReason, ToolError } from "./errors.ts";
 import { USER_AGENT } from "./version.ts";
-import type { Sha512 } from "./manifest.ts";
+import type { Sha512 } from "./sha512.ts";
 
 /** What storage answered to a PUT. */
 export interface StorageAnswer {

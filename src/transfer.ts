@@ -38,7 +38,7 @@ import { followableUrl, MAX_STORAGE_REDIRECTS } from "./url_policy.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF, parseRetryAfter, retryDelayMs } from "./retry.ts";
 import { sleep } from "./sleep.ts";
 import { USER_AGENT } from "./version.ts";
-import type { Sha512 } from "./manifest.ts";
+import type { Sha512 } from "./sha512.ts";
 
 /** Network chunks are gathered into buffers this large before hashing and writing. */
 const BUFFER_SIZE = 1 << 20;

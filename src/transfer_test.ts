@@ -5,7 +5,7 @@ import type { FakeServer } from "../test/fake_server/server.ts";
 import { sha512Hex } from "./digest.ts";
 import { HttpError, IntegrityError, NetworkError, UnsafeUrlError } from "./errors.ts";
 import { ApiClient } from "./http.ts";
-import type { Sha512 } from "./manifest.ts";
+import type { Sha512 } from "./sha512.ts";
 import {
   type DownloadOptions,
   type DownloadSource,

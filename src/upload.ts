@@ -43,7 +43,8 @@ import {
 import { ApiClient } from "./http.ts";
 import { type BackoffPolicy, parseRetryAfter, retryDelayMs, withRetries } from "./retry.ts";
 import { sleep } from "./sleep.ts";
-import type { FileRecord, Sha512, Visibility } from "./manifest.ts";
+import type { FileRecord, Visibility } from "./manifest.ts";
+import type { Sha512 } from "./sha512.ts";
 import { readManifest } from "./manifest_file.ts";
 import type { Output } from "./output.ts";
 import { putFile, type StorageAnswer, type StoragePut } from "./storage_put.ts";

@@ -29,7 +29,7 @@
 import { join } from "node:path";
 import { hashFile } from "../digest.ts";
 import { acquireLock, type FileLock, tryLock } from "../lock.ts";
-import type { Sha512 } from "../manifest.ts";
+import type { Sha512 } from "../sha512.ts";
 import { readDirIfPresent, removeIfPresent, statOrUndefined } from "../fs_util.ts";
 import { Journal } from "./journal.ts";
 import { tempPathBeside } from "../temp_names.ts";

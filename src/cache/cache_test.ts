@@ -4,7 +4,7 @@ import { Cache, STATE_DIR } from "./cache.ts";
 import { isRacy, stampOf, stampVouches, type StatStamp } from "./stamps.ts";
 import { isTempName, tempPathBeside } from "../temp_names.ts";
 import { sha512Hex } from "../digest.ts";
-import type { Sha512 } from "../manifest.ts";
+import type { Sha512 } from "../sha512.ts";
 
 const BOOT = "boot-1";
 
