@@ -157,24 +157,12 @@ export function parseManifest(text: string, path: string): FileRecord[] {
     throw manifestError(path, problems());
   }
 
-  let root: JsonNode;
-  try {
-    root = parseJsonAst(source);
-  } catch (error) {
-    if (!(error instanceof JsonSyntaxError)) throw error;
-    report(error.offset, `invalid JSON: ${error.message}`);
-    throw manifestError(path, problems());
-  }
-
-  if (root.kind !== "array") {
-    report(root.offset, `expected a JSON array of file records, got ${describeKind(root)}`);
-    throw manifestError(path, problems());
-  }
-
   const records: FileRecord[] = [];
   // Keyed by the NFC form: names that differ only by normalisation are one file on macOS.
   const firstRecordByName = new Map<string, { index: number; filename: string }>();
-  root.items.forEach((item, index) => {
+  // Each record is checked as soon as it is parsed, so the syntax tree of the whole
+  // manifest never exists at once (it is several times the size of the records).
+  const onRecord = (item: JsonNode, index: number) => {
     const record = parseRecord(item, index, report);
     if (record === undefined) return;
     const key = filenameKey(record.filename);
@@ -190,7 +178,24 @@ export function parseManifest(text: string, path: string): FileRecord[] {
     }
     firstRecordByName.set(key, { index, filename: record.filename });
     records.push(record);
-  });
+  };
+
+  const beforeRecords = found.length;
+  let root: JsonNode;
+  try {
+    root = parseJsonAst(source, { onTopLevelItem: onRecord });
+  } catch (error) {
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    // As before records were checked while parsing: a syntax error is reported alone.
+    found.length = beforeRecords;
+    report(error.offset, `invalid JSON: ${error.message}`);
+    throw manifestError(path, problems());
+  }
+
+  if (root.kind !== "array") {
+    report(root.offset, `expected a JSON array of file records, got ${describeKind(root)}`);
+    throw manifestError(path, problems());
+  }
 
   if (found.length > 0) throw manifestError(path, problems());
   return records;

@@ -650,3 +650,9 @@ Deno.test({
     });
   },
 });
+
+Deno.test("parseManifest() reports a syntax error alone, even after records with problems", () => {
+  assert.deepEqual(problems(`[${recordText({ size: -1 })}, {"filename": "b"`), [
+    `1:211: invalid JSON: unexpected end of input: expected "," or "}" after a member`,
+  ]);
+});
