@@ -13,7 +13,7 @@
  * @module
  */
 
-import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { Command, CommanderError, Help, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../src/errors.ts";
 import { parseBaseUrl } from "../src/url_policy.ts";
 import type { GlobalOptions } from "./options.ts";
@@ -78,6 +78,72 @@ export const COMMAND_SUMMARIES = {
 
 /** A command name this tool knows. */
 export type CommandName = keyof typeof COMMAND_SUMMARIES;
+
+/**
+ * Which commands use each option, by long name: `tooltool COMMAND --help` lists these under
+ * the command and every other option under "Global options". Parsing ignores this table:
+ * tooltool.py accepts every option with every command, and so does this tool. `"every"` is
+ * for the options all commands honour; `[]` for an option no command reads.
+ */
+export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly CommandName[]>> = {
+  quiet: "every",
+  verbose: "every",
+  // `add` and `version` print no report (yet): their stdout stays empty with --json.
+  json: ["list", "validate", "fetch", "purge", "upload", "change-visibility", "delete", "check"],
+  help: "every",
+  manifest: ["list", "validate", "add", "fetch", "upload"],
+  algorithm: ["add"],
+  digest: ["change-visibility", "delete"],
+  visibility: ["add", "change-visibility"],
+  unpack: ["add"],
+  version: ["add"],
+  overwrite: [],
+  url: ["fetch", "upload", "change-visibility", "delete", "check"],
+  "cache-folder": ["fetch", "purge"],
+  size: ["purge"],
+  region: ["fetch", "upload"],
+  message: ["upload"],
+  "authentication-file": ["fetch", "upload", "change-visibility", "delete"],
+  jobs: ["fetch"],
+  rehash: ["fetch"],
+  "schema-only": ["validate"],
+  "max-size": ["purge"],
+  "max-age": ["purge"],
+  "public-digest": ["check"],
+  "internal-digest": ["check"],
+};
+
+/** The names of the options that `OPTION_SPECS` declares, for tests of the tables. */
+export const OPTION_NAMES: readonly string[] = OPTION_SPECS.map((spec) => spec.long);
+
+const GLOBAL_OPTIONS_HEADING =
+  "Global options (accepted by every command, for tooltool.py compatibility):";
+
+function appliesTo(option: { long?: string | undefined }, command: string): boolean {
+  const uses = OPTION_COMMANDS[option.long?.replace(/^--/, "") ?? ""];
+  return uses === "every" || (uses?.includes(command as CommandName) ?? false);
+}
+
+/**
+ * Help that puts a command's own options first. Every option is declared on the program
+ * (so it parses anywhere on the line); only the listing is split.
+ */
+const COMMAND_FIRST_HELP: Partial<Help> = {
+  visibleOptions(this: Help, cmd) {
+    const own = Help.prototype.visibleOptions.call(this, cmd);
+    if (cmd.parent === null) return own;
+    const inherited = Help.prototype.visibleGlobalOptions.call(this, cmd);
+    return [...inherited.filter((option) => appliesTo(option, cmd.name())), ...own];
+  },
+  visibleGlobalOptions(this: Help, cmd) {
+    const inherited = Help.prototype.visibleGlobalOptions.call(this, cmd);
+    return inherited.filter((option) => !appliesTo(option, cmd.name()));
+  },
+  formatItemList(this: Help, heading, items, helper) {
+    const shown = heading === "Global Options:" ? GLOBAL_OPTIONS_HEADING : heading;
+    return Help.prototype.formatItemList.call(this, shown, items, helper);
+  },
+};
 
 /** What the command line asks for. */
 export type ParsedArgs =
@@ -245,7 +311,8 @@ function buildProgram() {
       "--internal-digest <sha512>",
       "check: an internal file that must be refused anonymously",
     )
-    .configureHelp({ showGlobalOptions: true })
+    .configureHelp({ ...COMMAND_FIRST_HELP, showGlobalOptions: true })
+    .addHelpText("after", '\nRun "tooltool COMMAND --help" to see which options COMMAND uses.')
     .showHelpAfterError(false)
     .allowExcessArguments(false);
 }

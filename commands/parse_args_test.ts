@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../src/errors.ts";
-import { baseUrls, expandOptionPrefixes, parseArgs } from "./parse_args.ts";
+import {
+  baseUrls,
+  COMMAND_SUMMARIES,
+  expandOptionPrefixes,
+  OPTION_COMMANDS,
+  OPTION_NAMES,
+  parseArgs,
+} from "./parse_args.ts";
 
 function run(argv: string[], env = {}) {
   const parsed = parseArgs(argv, env);
@@ -132,4 +139,81 @@ Deno.test("parseArgs() rejects --url ftp:// as a usage error", () => {
     () => parseArgs(["fetch", "--url", "ftp://mirror/"]),
     (error: unknown) => error instanceof UsageError && /not ftp:/.test(error.message),
   );
+});
+
+function helpText(argv: string[]): string {
+  const parsed = parseArgs(argv);
+  assert.equal(parsed.kind, "help");
+  return parsed.kind === "help" ? parsed.text : "";
+}
+
+/** Each help section's heading mapped to the long option names it lists, in order. */
+function optionSections(text: string): Map<string, string[]> {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of text.split("\n")) {
+    if (/^\S.*:$/.test(line)) sections.set(line, current = []);
+    else if (line === "") current = undefined;
+    else {
+      const long = /^ {2}(?:-\w, )?--([\w-]+)/.exec(line)?.[1];
+      if (long !== undefined) current?.push(long);
+    }
+  }
+  return sections;
+}
+
+const GLOBAL_HEADING = "Global options (accepted by every command, for tooltool.py compatibility):";
+
+Deno.test("fetch --help lists fetch's options first, then the other global options", () => {
+  const sections = optionSections(helpText(["fetch", "--help"]));
+  const own = [
+    "quiet",
+    "verbose",
+    "manifest",
+    "url",
+    "cache-folder",
+    "region",
+    "authentication-file",
+    "json",
+    "jobs",
+    "rehash",
+    "help",
+  ];
+  assert.deepEqual([...sections.keys()], ["Options:", GLOBAL_HEADING]);
+  assert.deepEqual(sections.get("Options:"), own);
+  assert.deepEqual(sections.get(GLOBAL_HEADING), OPTION_NAMES.filter((n) => !own.includes(n)));
+});
+
+Deno.test("every COMMAND --help lists every option exactly once, the command's own first", () => {
+  for (const command of Object.keys(COMMAND_SUMMARIES)) {
+    const sections = optionSections(helpText([command, "--help"]));
+    const own = sections.get("Options:") ?? [];
+    const listed = [...own, ...sections.get(GLOBAL_HEADING) ?? []];
+    assert.deepEqual([...listed].sort(), [...OPTION_NAMES].sort(), command);
+    for (const name of own) {
+      const uses = OPTION_COMMANDS[name];
+      assert.ok(uses === "every" || uses?.includes(command as never), `${command} --${name}`);
+    }
+  }
+});
+
+Deno.test("tooltool --help lists every option once under Options", () => {
+  const sections = optionSections(helpText(["--help"]));
+  assert.deepEqual([...sections.get("Options:") ?? []].sort(), [...OPTION_NAMES].sort());
+  assert.equal(sections.has(GLOBAL_HEADING), false);
+});
+
+Deno.test("OPTION_COMMANDS has one row per option, naming only real commands", () => {
+  assert.deepEqual(Object.keys(OPTION_COMMANDS).sort(), [...OPTION_NAMES].sort());
+  for (const [name, uses] of Object.entries(OPTION_COMMANDS)) {
+    if (uses === "every") continue;
+    for (const command of uses) assert.ok(command in COMMAND_SUMMARIES, `--${name}: ${command}`);
+  }
+});
+
+Deno.test("parseArgs() still accepts an option with a command that does not use it", () => {
+  const parsed = run(["version", "--schema-only", "--max-age", "3", "-c", "/c"]);
+  assert.equal(parsed.options.schemaOnly, true);
+  assert.equal(parsed.options.maxAgeDays, 3);
+  assert.equal(parsed.options.cacheFolder, "/c");
 });

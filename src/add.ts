@@ -28,7 +28,7 @@ import { hashFiles } from "./digest.ts";
 import { ManifestError, PartialFailureError, ToolError } from "./errors.ts";
 import { describeFsError } from "./fs_error.ts";
 import type { FileRecord, SafeFilename, Visibility } from "./manifest.ts";
-import { parseSafeFilename } from "./manifest.ts";
+import { filenameKey, parseSafeFilename, spellingDifference } from "./manifest.ts";
 import { lockManifest, readManifest, writeManifest } from "./manifest_file.ts";
 
 /** What `add` records beyond name, size and digest (`--visibility`, `--unpack`, `--version`). */
@@ -64,12 +64,13 @@ export function mergeRecords(
   old: readonly FileRecord[],
   fresh: readonly FileRecord[],
 ): MergeResult {
-  const oldByName = new Map(old.map((record) => [record.filename, record]));
+  // By filenameKey: a name the manifest has in another normalisation is the same name.
+  const oldByName = new Map(old.map((record) => [filenameKey(record.filename), record]));
   const added: FileRecord[] = [];
   const alreadyPresent: FileRecord[] = [];
   const conflicts: FileRecord[] = [];
   for (const record of fresh) {
-    const existing = oldByName.get(record.filename);
+    const existing = oldByName.get(filenameKey(record.filename));
     if (existing === undefined) added.push(record);
     else if (sameRecord(existing, record)) alreadyPresent.push(record);
     else conflicts.push(record);
@@ -142,10 +143,19 @@ export async function addFiles(
     ctx.output.error(message);
     notAdded.push({ target: argumentOf.get(record.filename)!, error: message });
   }
+  const oldSpelling = new Map(
+    current.map((record) => [filenameKey(record.filename), record.filename]),
+  );
   for (const record of merge.conflicts) {
     const argument = argumentOf.get(record.filename)!;
+    const recorded = oldSpelling.get(filenameKey(record.filename)) ?? record.filename;
     const message = `Cannot add ${quote(argument)}: manifest "${manifestPath}" already has a ` +
-      `different file named "${record.filename}"`;
+      `different file named "${recorded}"` +
+      (recorded === record.filename
+        ? ""
+        : ` (the same name up to Unicode normalisation: ${
+          spellingDifference(record.filename, recorded)
+        })`);
     ctx.output.error(message);
     notAdded.push({ target: argument, error: message });
   }
@@ -175,15 +185,21 @@ async function checkArguments(
       fail(argument, error.message.replace(/^Invalid/, "invalid"));
       continue;
     }
-    const earlier = byName.get(filename);
+    const earlier = byName.get(filenameKey(filename));
     if (earlier !== undefined) {
       if (earlier.path !== path) {
-        fail(argument, `${quote(earlier.argument)} has the same file name, "${filename}"`);
+        const spelling = earlier.filename === filename
+          ? ""
+          : ` up to Unicode normalisation (${spellingDifference(filename, earlier.filename)})`;
+        fail(
+          argument,
+          `${quote(earlier.argument)} has the same file name, "${filename}"${spelling}`,
+        );
       }
       continue;
     }
     const candidate = { argument, path, filename };
-    byName.set(filename, candidate);
+    byName.set(filenameKey(filename), candidate);
     candidates.push(candidate);
   }
   await Promise.all(candidates.map(async ({ argument, path }) => {

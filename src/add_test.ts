@@ -142,6 +142,22 @@ Deno.test("addFiles() refuses a different file under a recorded name, keeping th
   });
 });
 
+Deno.test("addFiles() refuses a name the manifest has in another Unicode normalisation", async () => {
+  await withAddSetup(async ({ dir, run, manifest, stderr }) => {
+    const nfc = recordFor("caf\u00e9", "old");
+    await Deno.writeTextFile(join(dir, "manifest.tt"), serializeManifest([nfc]));
+    await Deno.writeTextFile(join(dir, "cafe\u0301"), "new");
+    await assert.rejects(() => run(["cafe\u0301"]), PartialFailureError);
+    assert.equal(await manifest(), serializeManifest([nfc]));
+    assert.equal(
+      stderr(),
+      'error: Cannot add "cafe\u0301": manifest "manifest.tt" already has a different file ' +
+        'named "caf\u00e9" (the same name up to Unicode normalisation: "e\u0301" (U+0065 U+0301) ' +
+        'and "\u00e9" (U+00E9))\n',
+    );
+  });
+});
+
 Deno.test("addFiles() counts a new version of the same file as a different file", async () => {
   await withAddSetup(async ({ dir, run }) => {
     await Deno.writeTextFile(join(dir, "manifest.tt"), serializeManifest([A]));

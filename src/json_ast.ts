@@ -87,6 +87,12 @@ export interface ParseJsonOptions {
    * would let `[[[[...` exhaust the stack with a `RangeError` instead of a syntax error.
    */
   readonly maxDepth?: number;
+  /**
+   * When the document is an array, receives each element as soon as it is parsed, and the
+   * returned array node's `items` stays empty: a caller that turns elements into something
+   * smaller never holds the whole tree (a 239k-record manifest's tree is 300 MB).
+   */
+  readonly onTopLevelItem?: (item: JsonNode, index: number) => void;
 }
 
 /** The nesting limit used when `maxDepth` is not given; manifests need 3 levels. */
@@ -99,7 +105,8 @@ export const DEFAULT_MAX_DEPTH = 256;
  * trailing commas and leading zeros are rejected.
  */
 export function parseJsonAst(text: string, options: ParseJsonOptions = {}): JsonNode {
-  return new Parser(text, options.maxDepth ?? DEFAULT_MAX_DEPTH).parseDocument();
+  return new Parser(text, options.maxDepth ?? DEFAULT_MAX_DEPTH, options.onTopLevelItem)
+    .parseDocument();
 }
 
 /** A 1-based line and column; columns count Unicode code points, as Python's `json` does. */
@@ -170,11 +177,17 @@ const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 class Parser {
   readonly #text: string;
   readonly #maxDepth: number;
+  readonly #onTopLevelItem: ((item: JsonNode, index: number) => void) | undefined;
   #pos = 0;
 
-  constructor(text: string, maxDepth: number) {
+  constructor(
+    text: string,
+    maxDepth: number,
+    onTopLevelItem?: (item: JsonNode, index: number) => void,
+  ) {
     this.#text = text;
     this.#maxDepth = maxDepth;
+    this.#onTopLevelItem = onTopLevelItem;
   }
 
   parseDocument(): JsonNode {
@@ -282,12 +295,15 @@ class Parser {
       this.#pos++;
       return { kind: "array", offset, items };
     }
-    for (;;) {
+    const onItem = depth === 1 ? this.#onTopLevelItem : undefined;
+    for (let count = 0;; count++) {
       this.#skipWhitespace();
-      if (items.length > 0 && this.#text[this.#pos] === "]") {
+      if (count > 0 && this.#text[this.#pos] === "]") {
         this.#fail('unexpected "]" after ",": trailing commas are not allowed');
       }
-      items.push(this.#parseValue(depth));
+      const item = this.#parseValue(depth);
+      if (onItem === undefined) items.push(item);
+      else onItem(item, count);
       this.#skipWhitespace();
       const next = this.#text[this.#pos];
       if (next === ",") {

@@ -161,3 +161,15 @@ Deno.test("describeCharacter() quotes printable ASCII and names everything else"
   assert.equal(describeCharacter("\u{1f600}", 0), "U+1F600");
   assert.equal(describeCharacter("", 0), "end of input");
 });
+
+Deno.test("parseJsonAst() hands each top-level array item to onTopLevelItem instead of keeping it", () => {
+  const seen: [unknown, number][] = [];
+  const root = parseJsonAst('[1, [2, [3]], {"a": [4]}]', {
+    onTopLevelItem: (item, index) => seen.push([item.kind, index]),
+  });
+  assert.deepEqual(seen, [["number", 0], ["array", 1], ["object", 2]]);
+  assert.deepEqual(root, { kind: "array", offset: 0, items: [] });
+  // Not an array at the top: nothing to hand over, and nested arrays are kept.
+  const object = parseJsonAst('{"a": [1]}', { onTopLevelItem: () => assert.fail("called") });
+  assert.equal(object.kind === "object" && object.members[0]?.value.kind, "array");
+});

@@ -7,25 +7,23 @@
  * @module
  */
 
-import { checkFiles, fileReportEntry } from "./check_files.ts";
+import { type FileReportEntry, fileReportEntry, streamFileChecks } from "./check_files.ts";
 import type { Context } from "./context.ts";
 import { readManifest } from "./manifest_file.ts";
 
 /**
  * Lists the manifest at `manifestPath` (relative to `ctx.cwd`) against the files in
- * `ctx.cwd`. With `--json`, stdout carries `{ manifest, files: [{ filename, size, digest,
+ * `ctx.cwd`, one line per record as it is checked. With `--json`, stdout carries `{ manifest, files: [{ filename, size, digest,
  * present, valid, problem }] }` instead of the lines.
  */
 export async function listManifest(manifestPath: string, ctx: Context): Promise<void> {
   const records = await readManifest(manifestPath, { cwd: ctx.cwd });
-  const statuses = await checkFiles(records, {
-    cwd: ctx.cwd,
-    signal: ctx.signal,
-  });
-  for (const { present, valid, record } of statuses) {
+  // Each line goes out as soon as its record is checked; only --json keeps the entries.
+  const entries: FileReportEntry[] = [];
+  for await (const status of streamFileChecks(records, { cwd: ctx.cwd, signal: ctx.signal })) {
+    const { present, valid, record } = status;
     ctx.output.data(`${present ? "P" : "-"}\t${valid ? "V" : "-"}\t${record.filename}`);
+    if (ctx.output.json) entries.push(fileReportEntry(status));
   }
-  if (ctx.output.json) {
-    ctx.output.report({ manifest: manifestPath, files: statuses.map(fileReportEntry) });
-  }
+  if (ctx.output.json) ctx.output.report({ manifest: manifestPath, files: entries });
 }

@@ -31,7 +31,12 @@
  *   left out of the record and `parse(serialize(records))` gives the records back.
  * - A key repeated within one object is an error (Python's `json` silently keeps the
  *   last): in a hand-merged manifest it usually means two conflicting values.
- * - A filename repeated across records is an error: a fetch could satisfy only one.
+ * - A filename repeated across records is an error: a fetch could satisfy only one. So are
+ *   two names that differ only by Unicode normalisation (NFC "é" and NFD "e" + U+0301):
+ *   macOS stores both as one file, and they print identically, so the message names the code
+ *   points that differ.
+ * - A filename longer than 255 bytes in UTF-8 is an error: no common file system (ext4,
+ *   APFS, NTFS, which counts UTF-16 units and so allows at least as much) can create it.
  * - A byte order mark is an error, as it is for Python's `json`.
  * - Records are numbered from 1 in messages; lines and columns are 1-based and columns
  *   count code points.
@@ -98,6 +103,24 @@ export function parseSafeFilename(value: unknown, where?: string): SafeFilename 
 }
 
 /**
+ * The form under which two file names are one file: NFC, since macOS's file systems treat
+ * names that differ only by Unicode normalisation as the same name.
+ */
+export function filenameKey(name: string): string {
+  return name.normalize("NFC");
+}
+
+/**
+ * For two spellings of one name (equal after `filenameKey`): the parts that differ, each
+ * with its code points, since a terminal shows them identically: `"é" (U+0065 U+0301) and
+ * "é" (U+00E9)`.
+ */
+export function spellingDifference(name: string, other: string): string {
+  const [here, there] = differingParts(Array.from(name), Array.from(other));
+  return `${spelled(here)} and ${spelled(there)}`;
+}
+
+/**
  * Parses a manifest's text. Returns the records in file order, or throws a
  * `ManifestError` whose `problems` lists every problem found (a JSON syntax error ends the
  * search, since nothing after it can be located reliably) and whose message is the first
@@ -125,11 +148,37 @@ export function parseManifest(text: string, path: string): FileRecord[] {
     throw manifestError(path, problems());
   }
 
+  const records: FileRecord[] = [];
+  // Keyed by the NFC form: names that differ only by normalisation are one file on macOS.
+  const firstRecordByName = new Map<string, { index: number; filename: string }>();
+  // Each record is checked as soon as it is parsed, so the syntax tree of the whole
+  // manifest never exists at once (it is several times the size of the records).
+  const onRecord = (item: JsonNode, index: number) => {
+    const record = parseRecord(item, index, report);
+    if (record === undefined) return;
+    const key = filenameKey(record.filename);
+    const earlier = firstRecordByName.get(key);
+    if (earlier !== undefined) {
+      const filenameNode = findMember(item, "filename")!.value;
+      report(
+        filenameNode.offset,
+        `${recordLabel(index, record.filename)}: "filename" ` +
+          repeatProblem(record.filename, earlier.filename, earlier.index),
+      );
+      return;
+    }
+    firstRecordByName.set(key, { index, filename: record.filename });
+    records.push(record);
+  };
+
+  const beforeRecords = found.length;
   let root: JsonNode;
   try {
-    root = parseJsonAst(source);
+    root = parseJsonAst(source, { onTopLevelItem: onRecord });
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
+    // As before records were checked while parsing: a syntax error is reported alone.
+    found.length = beforeRecords;
     report(error.offset, `invalid JSON: ${error.message}`);
     throw manifestError(path, problems());
   }
@@ -138,24 +187,6 @@ export function parseManifest(text: string, path: string): FileRecord[] {
     report(root.offset, `expected a JSON array of file records, got ${describeKind(root)}`);
     throw manifestError(path, problems());
   }
-
-  const records: FileRecord[] = [];
-  const firstRecordByName = new Map<string, number>();
-  root.items.forEach((item, index) => {
-    const record = parseRecord(item, index, report);
-    if (record === undefined) return;
-    const earlier = firstRecordByName.get(record.filename);
-    if (earlier !== undefined) {
-      const filenameNode = findMember(item, "filename")!.value;
-      report(
-        filenameNode.offset,
-        `${recordLabel(index, record.filename)}: "filename" repeats record ${earlier + 1}`,
-      );
-      return;
-    }
-    firstRecordByName.set(record.filename, index);
-    records.push(record);
-  });
 
   if (found.length > 0) throw manifestError(path, problems());
   return records;
@@ -381,6 +412,11 @@ function filenameProblem(value: unknown): string | undefined {
   if (value === "." || value === "..") return `must not be ${quote(value)}`;
   if (value.includes("/")) return `must be a bare file name without "/", got ${quote(value)}`;
   if (value.includes("\\")) return `must be a bare file name without "\\", got ${quote(value)}`;
+  const bytes = utf8Length(value);
+  if (bytes > MAX_FILENAME_BYTES) {
+    return `must be at most ${MAX_FILENAME_BYTES} bytes long in UTF-8 (the file system limit), ` +
+      `got ${bytes} bytes: ${quote(value)}`;
+  }
   for (let i = 0; i < value.length; i++) {
     const unit = value.charCodeAt(i);
     if (unit === 0) return "must not contain a NUL character";
@@ -397,6 +433,63 @@ function filenameProblem(value: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The longest path component ext4, APFS and others allow, in bytes. */
+const MAX_FILENAME_BYTES = 255;
+
+/** UTF-8 length without encoding; an unpaired surrogate counts as U+FFFD (3 bytes). */
+function utf8Length(value: string): number {
+  // Each UTF-16 unit takes at most 3 bytes, so short names need no counting.
+  if (value.length * 3 <= MAX_FILENAME_BYTES) return value.length;
+  let bytes = 0;
+  for (const char of value) {
+    const code = char.codePointAt(0)!;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}
+
+/**
+ * Why a name clashes with an earlier record's. Names equal only after NFC are spelled out
+ * with the code points that differ, since a terminal shows them identically:
+ * `differs from record 1's only by Unicode normalisation: "é" (U+0065 U+0301) and "é"
+ * (U+00E9)`.
+ */
+function repeatProblem(name: string, earlierName: string, earlierIndex: number): string {
+  const earlier = `record ${earlierIndex + 1}`;
+  if (name === earlierName) return `repeats ${earlier}`;
+  return `differs from ${earlier}'s only by Unicode normalisation: ` +
+    `${spellingDifference(name, earlierName)} (one file on macOS)`;
+}
+
+/**
+ * The middle sections of `a` and `b` (code point arrays) that differ, widened so that
+ * neither starts or ends inside a base character's run of combining marks.
+ */
+function differingParts(a: readonly string[], b: readonly string[]): [string, string] {
+  const isMark = (char: string | undefined) => char !== undefined && /^\p{M}$/u.test(char);
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  while (start > 0 && (isMark(a[start]) || isMark(b[start]))) start--;
+  let endA = a.length;
+  let endB = b.length;
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
+    endA--;
+    endB--;
+  }
+  // What follows is the same in both, so one check moves both ends.
+  while (endA < a.length && isMark(a[endA])) {
+    endA++;
+    endB++;
+  }
+  return [a.slice(start, endA).join(""), b.slice(start, endB).join("")];
+}
+
+/** `"é" (U+0065 U+0301)`: a string quoted, then its code points. */
+function spelled(value: string): string {
+  const points = Array.from(value, (char) => codePointName(char.codePointAt(0)!));
+  return `${quote(value)} (${points.join(" ")})`;
 }
 
 function mustBe(expected: string, node: JsonNode): string {

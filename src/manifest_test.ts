@@ -313,6 +313,43 @@ Deno.test("parseManifest() rejects a file name used by two records", () => {
   ]);
 });
 
+Deno.test("parseManifest() rejects a file name longer than 255 bytes in UTF-8", () => {
+  const long = "a".repeat(256);
+  assert.deepEqual(fieldProblems("filename", long), [
+    'record 1: "filename" must be at most 255 bytes long in UTF-8 (the file system limit), ' +
+    `got 256 bytes: "${"a".repeat(79)}…"`,
+  ]);
+  // 128 two-byte characters: 128 UTF-16 units, but 256 bytes on disk.
+  assert.match(fieldProblems("filename", "\u00e9".repeat(128))[0] ?? "", /got 256 bytes/);
+  // A four-byte character counts four, though it is two UTF-16 units.
+  assert.match(fieldProblems("filename", "a".repeat(252) + "\u{1f600}")[0] ?? "", /got 256/);
+  for (const name of ["a".repeat(255), "\u00e9".repeat(127) + "a", "a".repeat(251) + "\u{1f600}"]) {
+    assert.equal(parseManifest(`[${recordText({ filename: name })}]`, "m.tt")[0]?.filename, name);
+  }
+});
+
+Deno.test("parseManifest() rejects names that differ only by Unicode normalisation, showing code points", () => {
+  const nfc = "caf\u00e9.tgz";
+  const nfd = "cafe\u0301.tgz";
+  const text = `[\n${recordText({ filename: nfc })},\n${
+    recordText({ filename: nfd, digest: D2 })
+  }\n]`;
+  assert.deepEqual(problems(text), [
+    `3:13: record 2 ("${nfd}"): "filename" differs from record 1's only by Unicode ` +
+    `normalisation: "e\u0301" (U+0065 U+0301) and "\u00e9" (U+00E9) (one file on macOS)`,
+  ]);
+});
+
+Deno.test("parseManifest() shows a whole base character and its marks when normalisation differs", () => {
+  // Same NFC form (U+1EBF), marks in canonical order in the first, precomposed in the second.
+  const text = `[\n${recordText({ filename: "xe\u0302\u0301y" })},\n` +
+    `${recordText({ filename: "x\u00ea\u0301y", digest: D2 })}\n]`;
+  assert.deepEqual(problems(text).map((p) => p.replace(/^.*normalisation: /, "")), [
+    '"\u00ea\u0301" (U+00EA U+0301) and "e\u0302\u0301" (U+0065 U+0302 U+0301) ' +
+    "(one file on macOS)",
+  ]);
+});
+
 Deno.test("parseManifest() collects every problem of every record, in file order", () => {
   const text = "[\n" +
     `  {"filename": "a/b", "size": -1, "algorithm": "md5", "digest": "AB"},\n` +
@@ -611,4 +648,10 @@ Deno.test({
       assert.equal(serializeManifest(records), expected[index], JSON.stringify(records));
     });
   },
+});
+
+Deno.test("parseManifest() reports a syntax error alone, even after records with problems", () => {
+  assert.deepEqual(problems(`[${recordText({ size: -1 })}, {"filename": "b"`), [
+    `1:211: invalid JSON: unexpected end of input: expected "," or "}" after a member`,
+  ]);
 });

@@ -8,7 +8,12 @@
  * @module
  */
 
-import { checkFiles, fileReportEntry, type FileStatus } from "./check_files.ts";
+import {
+  type FileReportEntry,
+  fileReportEntry,
+  type FileStatus,
+  streamFileChecks,
+} from "./check_files.ts";
 import type { Context } from "./context.ts";
 import { PartialFailureError } from "./errors.ts";
 import { readManifest } from "./manifest_file.ts";
@@ -22,22 +27,22 @@ import { readManifest } from "./manifest_file.ts";
  */
 export async function validateManifest(manifestPath: string, ctx: Context): Promise<void> {
   const records = await readManifest(manifestPath, { cwd: ctx.cwd });
-  const statuses = await checkFiles(records, {
-    cwd: ctx.cwd,
-    signal: ctx.signal,
-  });
-  const failed = statuses.filter((status) => !status.valid);
-  for (const status of statuses) {
+  // Reported as checked; only the failures (and the --json entries) are kept.
+  const failed: FileStatus[] = [];
+  const entries: FileReportEntry[] = [];
+  for await (const status of streamFileChecks(records, { cwd: ctx.cwd, signal: ctx.signal })) {
     if (status.valid) ctx.output.debug(`"${status.record.filename}" is present and valid`);
-    else ctx.output.error(describeFailure(status));
+    else {
+      ctx.output.error(describeFailure(status));
+      failed.push(status);
+    }
+    if (ctx.output.json) entries.push(fileReportEntry(status));
   }
-  if (ctx.output.json) {
-    ctx.output.report({ manifest: manifestPath, files: statuses.map(fileReportEntry) });
-  }
+  if (ctx.output.json) ctx.output.report({ manifest: manifestPath, files: entries });
   if (failed.length > 0) {
     const verb = failed.length === 1 ? "is" : "are";
     throw new PartialFailureError(
-      `${failed.length} of ${statuses.length} files in manifest "${manifestPath}" ${verb} ` +
+      `${failed.length} of ${records.length} files in manifest "${manifestPath}" ${verb} ` +
         "absent or invalid",
       failed.map((status) => ({ target: status.record.filename, error: status.problem })),
     );
