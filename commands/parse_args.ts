@@ -111,6 +111,10 @@ export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly Command
   "max-age": ["purge"],
   "public-digest": ["check"],
   "internal-digest": ["check"],
+  "max-time": ["fetch"],
+  "retry-max-time": ["fetch"],
+  "speed-limit": ["fetch"],
+  "speed-time": ["fetch"],
 };
 
 /** The names of the options that `OPTION_SPECS` declares, for tests of the tables. */

@@ -177,6 +177,10 @@ Deno.test("fetch --help lists fetch's options first, then the other global optio
     "json",
     "jobs",
     "rehash",
+    "max-time",
+    "retry-max-time",
+    "speed-limit",
+    "speed-time",
     "help",
   ];
   assert.deepEqual([...sections.keys()], ["Options:", GLOBAL_HEADING]);
