@@ -1,7 +1,7 @@
 import type { CommandFunction } from "./options.ts";
-import { changeVisibility } from "../src/manage.ts";
+import { changeVisibility } from "../src/workflows/manage.ts";
 
-/** `change-visibility --digest D --visibility V` (see `src/manage.ts`). */
+/** `change-visibility --digest D --visibility V` (see `src/workflows/manage.ts`). */
 export const changeVisibilityCommand: CommandFunction = async (_args, options, ctx) => {
   await changeVisibility({
     digest: options.digest,

@@ -1,10 +1,10 @@
 import type { CommandFunction } from "./options.ts";
-import { renderFetchReport } from "../src/fetch_report.ts";
-import { runFetch } from "../src/fetch_run.ts";
+import { renderFetchReport } from "../src/workflows/fetch/report.ts";
+import { runFetch } from "../src/workflows/fetch/run.ts";
 
 /**
  * `fetch [FILE...]`: the manifest's files (or only FILEs) into the working directory,
- * through the cache when `-c` names one (see `src/fetch_run.ts`). Exit 0 when every file is
+ * through the cache when `-c` names one (see `src/workflows/fetch/run.ts`). Exit 0 when every file is
  * in place and valid; otherwise each failure is printed and the command fails.
  */
 export const fetchCommand: CommandFunction = async (args, options, ctx) => {

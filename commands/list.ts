@@ -1,5 +1,5 @@
 import type { CommandFunction } from "./options.ts";
-import { listManifest } from "../src/list.ts";
+import { listManifest } from "../src/workflows/list.ts";
 
 /** `list`: P/V/name lines for the manifest's records (`-m`), as tooltool.py prints them. */
 export const listCommand: CommandFunction = async (args, options, ctx) => {

@@ -8,8 +8,8 @@
  */
 
 import type { Context } from "../src/context.ts";
-import type { Visibility } from "../src/manifest.ts";
-import type { TransferLimits } from "../src/transfer.ts";
+import type { Visibility } from "../src/manifest/manifest.ts";
+import type { TransferLimits } from "../src/transport/download.ts";
 
 /** Parsed command line, tooltool.py's flags plus this tool's own. */
 export interface GlobalOptions {

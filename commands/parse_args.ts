@@ -15,9 +15,9 @@
 
 import { Command, CommanderError, Help, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../src/errors.ts";
-import { parseBaseUrl } from "../src/url_policy.ts";
+import { parseBaseUrl } from "../src/transport/url_policy.ts";
 import type { GlobalOptions } from "./options.ts";
-import type { Visibility } from "../src/manifest.ts";
+import type { Visibility } from "../src/manifest/manifest.ts";
 
 /** One long option as the prefix expander sees it. */
 interface OptionSpec {

@@ -1,7 +1,7 @@
 import type { CommandFunction } from "./options.ts";
-import { runPurge } from "../src/purge_run.ts";
+import { runPurge } from "../src/workflows/purge/run.ts";
 
-/** `purge -c CACHE [-s GB] [--max-size GB] [--max-age DAYS]` (see `src/purge_run.ts`). */
+/** `purge -c CACHE [-s GB] [--max-size GB] [--max-age DAYS]` (see `src/workflows/purge/run.ts`). */
 export const purgeCommand: CommandFunction = async (_args, options, ctx) => {
   await runPurge({
     cacheFolder: options.cacheFolder,

@@ -1,5 +1,5 @@
 import type { CommandFunction } from "./options.ts";
-import { validateManifestSchemas } from "../src/schema_check.ts";
+import { validateManifestSchemas } from "../src/manifest/lint.ts";
 
 /**
  * `validate`: the manifest's files are present and valid (tooltool.py's meaning), or with
@@ -16,6 +16,6 @@ export const validateCommand: CommandFunction = async (args, options, ctx) => {
       `ignoring ${ignored}: validate checks -m's manifest (--schema-only takes paths)`,
     );
   }
-  const { validateManifest } = await import("../src/validate.ts");
+  const { validateManifest } = await import("../src/workflows/validate.ts");
   await validateManifest(options.manifest, ctx);
 };

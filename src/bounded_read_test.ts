@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { clipText, readBoundedFile, readBoundedText, UnreadableFileError } from "./bounded_read.ts";
 import { ToolError } from "./errors.ts";
-import { ApiClient, httpErrorFor } from "./http.ts";
+import { ApiClient, httpErrorFor } from "./transport/http.ts";
 
 /** A body that never ends, and whether it was cancelled. */
 function endlessBody() {

@@ -16,7 +16,7 @@ import {
   type TarSpec,
   zip,
   type ZipSpec,
-} from "./archive_helpers.ts";
+} from "./helpers/archives.ts";
 
 interface Sandbox {
   readonly root: string;

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tar, type TarSpec } from "./archive_helpers.ts";
+import { tar, type TarSpec } from "./helpers/archives.ts";
 import { type FetchFixture, type FixtureFile, withFetchFixture } from "./fetch_fixture.ts";
 
 async function archiveFile(

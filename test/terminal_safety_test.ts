@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runTool, tempDir, type ToolRun } from "./cli.ts";
-import { tar } from "./archive_helpers.ts";
+import { tar } from "./helpers/archives.ts";
 import { FAST_ENV } from "./fetch_fixture.ts";
 import { manifestRecord } from "./fake_server/fixtures.ts";
 import { type FakeServer, startFakeServer } from "./fake_server/server.ts";

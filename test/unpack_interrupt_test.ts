@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { isUnpackTempName } from "../src/temp_names.ts";
-import { hasProgram, zerosTarBz2 } from "./archive_helpers.ts";
+import { hasProgram, zerosTarBz2 } from "./helpers/archives.ts";
 import { runTool } from "./cli.ts";
 import {
   FAST_ENV,

@@ -16,8 +16,8 @@ import {
 } from "./fake_server/server.ts";
 import type { Context } from "../src/context.ts";
 import { memoryOutput } from "../src/output.ts";
-import { putFile } from "../src/storage_put.ts";
-import { uploadManifest } from "../src/upload.ts";
+import { putFile } from "../src/transport/storage_put.ts";
+import { uploadManifest } from "../src/workflows/upload.ts";
 
 const UPLOADER = { clientId: "uploader", accessToken: "uploader-SECRET-token" };
 const CLIENTS = {

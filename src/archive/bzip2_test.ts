@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { concat, hasProgram } from "../../test/archive_helpers.ts";
+import { concat, hasProgram } from "../../test/helpers/archives.ts";
 import { decompressBzip2 } from "./bzip2.ts";
 import { EntryProblem } from "./safety.ts";
 

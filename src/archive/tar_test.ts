@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { concat, paxData, tar, tarHeader } from "../../test/archive_helpers.ts";
+import { concat, paxData, tar, tarHeader } from "../../test/helpers/archives.ts";
 import { EntryProblem } from "./safety.ts";
 import { type TarEntry, TarParser } from "./tar.ts";
 

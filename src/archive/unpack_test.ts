@@ -16,7 +16,7 @@ import {
   tar,
   zerosTarBz2,
   zip,
-} from "../../test/archive_helpers.ts";
+} from "../../test/helpers/archives.ts";
 
 const tools = {
   tar: hasProgram("tar"),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { zip } from "../../test/archive_helpers.ts";
+import { zip } from "../../test/helpers/archives.ts";
 import {
   cp437High,
   decodeName,

@@ -1,7 +1,7 @@
 /**
  * Server-side Taskcluster Hawk verification for the fake ToolTool server: what production
  * delegates to Taskcluster's `auth.authenticateHawk`, done locally against a fixed table of
- * clients. MACs come from `src/hawk.ts`, so the client and the fake share one definition
+ * clients. MACs come from `src/transport/hawk.ts`, so the client and the fake share one definition
  * of the normalized string.
  *
  * Rules followed (Taskcluster's signature validator): Hawk attributes id/ts/nonce/mac
@@ -18,7 +18,7 @@
  */
 
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { calculateMac, calculatePayloadHash, parseHawkHeader } from "../../src/hawk.ts";
+import { calculateMac, calculatePayloadHash, parseHawkHeader } from "../../src/transport/hawk.ts";
 
 /** A permanent client the fake knows, as `--clients` lists them. */
 export interface ClientConfig {

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { hawkHeader, type TaskclusterCredentials } from "../../src/hawk.ts";
+import { hawkHeader, type TaskclusterCredentials } from "../../src/transport/hawk.ts";
 import { type FakeServer, type FakeServerOptions, startFakeServer } from "./server.ts";
 
 /** Runs `fn` with a fresh server and always closes it. */
@@ -47,7 +47,7 @@ export async function request(
   };
 }
 
-/** An Authorization header for a request, signed now with `src/hawk.ts`. */
+/** An Authorization header for a request, signed now with `src/transport/hawk.ts`. */
 export function sign(
   credentials: TaskclusterCredentials,
   method: string,

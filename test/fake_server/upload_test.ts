@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { calculatePayloadHash, type TaskclusterCredentials } from "../../src/hawk.ts";
+import { calculatePayloadHash, type TaskclusterCredentials } from "../../src/transport/hawk.ts";
 import type { FakeServer } from "./server.ts";
 import { bytes, request, SCOPE, sha512, sign, sleepPastExpiry, withServer } from "./test_util.ts";
 

@@ -1,0 +1,160 @@
+/**
+ * One `fetch` run, from the parsed request to its report: read the manifest, pick the
+ * records, open the cache, set up the sources and the progress display, fetch, and say what
+ * happened to each file. `commands/fetch.ts` calls this and then `renderFetchReport`.
+ *
+ * Tuning read from the environment (through `ctx.env`; mostly for tests):
+ * `TOOLTOOL_STALL_TIMEOUT_MS` (default 30000), `TOOLTOOL_HEARTBEAT_MS` (log heartbeat,
+ * default 20000), `TOOLTOOL_RETRY_BASE_MS` (first backoff delay, default 1000),
+ * `TOOLTOOL_CACHE_LINKS=0` (copy from the cache instead of hard-linking).
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { Cache } from "../../cache/cache.ts";
+import type { Context } from "../../context.ts";
+import { loadCredentials } from "../../transport/credentials.ts";
+import { errorMessage, ToolError } from "../../errors.ts";
+import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "./engine.ts";
+import type { FetchReport } from "./report.ts";
+import { apiSources } from "./sources.ts";
+import { ApiClient } from "../../transport/http.ts";
+import type { FileRecord } from "../../manifest/manifest.ts";
+import { readManifest } from "../../manifest/manifest_file.ts";
+import { chooseRenderer, ProgressModel } from "../../progress.ts";
+import { type BackoffPolicy, DEFAULT_BACKOFF } from "../../transport/retry.ts";
+import type { TransferLimits } from "../../transport/download.ts";
+
+/** Files fetched at once unless `-j` says otherwise. */
+const DEFAULT_JOBS = 4;
+
+/** A log line at least this often while transfers run, well inside mozharness's 10 minutes. */
+const DEFAULT_HEARTBEAT_MS = 20_000;
+
+/** What the command line asks of a fetch. */
+export interface FetchRequest {
+  /** The manifest, as given (relative to `ctx.cwd`). */
+  readonly manifest: string;
+  /** Only these files (all when empty). */
+  readonly filenames: readonly string[];
+  readonly urls: readonly string[];
+  readonly cacheFolder: string | undefined;
+  readonly authenticationFile: string | undefined;
+  readonly region: string | undefined;
+  readonly jobs: number | undefined;
+  readonly rehash: boolean;
+  readonly limits: TransferLimits;
+}
+
+/** Runs the fetch and returns its report; failures are in the report, not thrown. */
+export async function runFetch(request: FetchRequest, ctx: Context): Promise<FetchReport> {
+  const started = performance.now();
+  const records = await readManifest(request.manifest, { cwd: ctx.cwd });
+  const { selected, unknown } = selectRecords(records, request.filenames);
+  const credentials = await loadCredentials({
+    authenticationFile: request.authenticationFile,
+    warn: (message) => ctx.output.warn(message),
+  }, ctx.env);
+  if (credentials.kind !== "none") ctx.output.debug(`Using credentials from ${credentials.source}`);
+  const cache = await openCache(request.cacheFolder, ctx);
+  const clients = request.urls.map((baseUrl) =>
+    new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
+  );
+  const model = new ProgressModel();
+  const renderer = chooseRenderer(model, ctx.output, {
+    heartbeatMs: numberFromEnv(ctx, "TOOLTOOL_HEARTBEAT_MS") ?? DEFAULT_HEARTBEAT_MS,
+  });
+  const log: FetchLog = {
+    info: (message) => renderer.print(() => ctx.output.info(message)),
+    debug: (message) => renderer.print(() => ctx.output.debug(message)),
+    warn: (message) => renderer.print(() => ctx.output.warn(message)),
+  };
+  renderer.start();
+  let outcomes: FileOutcome[];
+  try {
+    outcomes = await fetchRecords(selected, {
+      cwd: ctx.cwd,
+      cache,
+      jobs: request.jobs ?? DEFAULT_JOBS,
+      rehash: request.rehash,
+      sources: apiSources(clients, request.region, log.warn),
+      fetch: ctx.fetch,
+      signal: ctx.signal,
+      stallTimeoutMs: numberFromEnv(ctx, "TOOLTOOL_STALL_TIMEOUT_MS"),
+      limits: request.limits,
+      backoff: backoffFromEnv(ctx),
+      model,
+      log,
+      changed: () => renderer.refresh(),
+      unpacker: loadUnpacker,
+      manifest: { path: resolve(ctx.cwd, request.manifest), display: request.manifest },
+    });
+  } finally {
+    renderer.stop();
+  }
+  outcomes.push(...unknown.map((filename) => notInManifest(filename, request.manifest)));
+  return { outcomes, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The records to fetch: all, or those FILEs name; FILEs the manifest lacks are failures. */
+function selectRecords(
+  records: readonly FileRecord[],
+  names: readonly string[],
+): { selected: FileRecord[]; unknown: string[] } {
+  if (names.length === 0) return { selected: [...records], unknown: [] };
+  const wanted = new Set(names);
+  const known = new Set(records.map((record) => record.filename as string));
+  return {
+    selected: records.filter((record) => wanted.has(record.filename)),
+    unknown: [...wanted].filter((name) => !known.has(name)),
+  };
+}
+
+function notInManifest(filename: string, manifest: string): FileOutcome {
+  return {
+    filename,
+    digest: null,
+    size: null,
+    source: null,
+    bytes: 0,
+    attempts: 0,
+    seconds: 0,
+    unpacked: null,
+    error: `Cannot fetch "${filename}": it is not in the manifest "${manifest}"`,
+  };
+}
+
+async function openCache(folder: string | undefined, ctx: Context): Promise<Cache | undefined> {
+  if (folder === undefined || folder === "") return undefined;
+  try {
+    return await Cache.open(resolve(ctx.cwd, folder), {
+      links: ctx.env("TOOLTOOL_CACHE_LINKS") !== "0",
+    });
+  } catch (error) {
+    // tooltool.py carries on without a cache it cannot write to; so do we, but say so.
+    ctx.output.warn(`Cannot use the cache folder "${folder}": ${errorMessage(error)}`);
+    return undefined;
+  }
+}
+
+function backoffFromEnv(ctx: Context): BackoffPolicy {
+  const base = numberFromEnv(ctx, "TOOLTOOL_RETRY_BASE_MS");
+  return base === undefined ? DEFAULT_BACKOFF : { baseMs: base, maxMs: base * 30 };
+}
+
+function numberFromEnv(ctx: Context, name: string): number | undefined {
+  const value = ctx.env(name);
+  if (value === undefined || value.trim() === "") return undefined;
+  const number = Number(value);
+  return Number.isFinite(number) && number > 0 ? number : undefined;
+}
+
+/** The unpacker, loaded only when a record needs it (a plain fetch never loads it). */
+async function loadUnpacker(): Promise<Unpacker> {
+  try {
+    return (await import("../../archive/unpack.ts")).unpackArchive;
+  } catch (error) {
+    throw new ToolError(`Cannot unpack: archive support failed to load (${errorMessage(error)})`);
+  }
+}
