@@ -9,7 +9,8 @@
  * @module
  */
 
-import { type CommandName, parseArgs } from "./commands/parse_args.ts";
+import { parseArgs } from "./commands/parse_args.ts";
+import type { CommandName } from "./commands/option_table.ts";
 import type { CommandFunction } from "./commands/options.ts";
 import type { Context } from "./src/context.ts";
 import { errorMessage, ExitCode, InterruptedError, ToolError } from "./src/errors.ts";

@@ -17,108 +17,24 @@ import { Command, CommanderError, Help, Option } from "@commander-js/extra-typin
 import { UsageError } from "../src/errors.ts";
 import { parseBaseUrl } from "../src/transport/url_policy.ts";
 import type { GlobalOptions } from "./options.ts";
+import {
+  COMMAND_SUMMARIES,
+  type CommandName,
+  type OptionDeclaration,
+  OPTIONS,
+} from "./option_table.ts";
+
 import type { Visibility } from "../src/manifest/manifest.ts";
 
-/** One long option as the prefix expander sees it. */
-interface OptionSpec {
-  readonly long: string;
-  readonly takesValue: boolean;
-  /** Present in tooltool.py 1.4.0. */
-  readonly legacy: boolean;
-  readonly short?: string;
-}
-
-const OPTION_SPECS: readonly OptionSpec[] = [
-  { long: "quiet", short: "q", takesValue: false, legacy: true },
-  { long: "verbose", short: "v", takesValue: false, legacy: true },
-  { long: "manifest", short: "m", takesValue: true, legacy: true },
-  { long: "algorithm", short: "d", takesValue: true, legacy: true },
-  { long: "digest", takesValue: true, legacy: true },
-  { long: "visibility", takesValue: true, legacy: true },
-  { long: "unpack", takesValue: false, legacy: true },
-  { long: "version", takesValue: true, legacy: true },
-  { long: "overwrite", short: "o", takesValue: false, legacy: true },
-  { long: "url", takesValue: true, legacy: true },
-  { long: "cache-folder", short: "c", takesValue: true, legacy: true },
-  { long: "size", short: "s", takesValue: true, legacy: true },
-  { long: "region", short: "r", takesValue: true, legacy: true },
-  { long: "message", takesValue: true, legacy: true },
-  { long: "authentication-file", takesValue: true, legacy: true },
-  { long: "help", short: "h", takesValue: false, legacy: true },
-  { long: "json", takesValue: false, legacy: false },
-  { long: "jobs", short: "j", takesValue: true, legacy: false },
-  { long: "rehash", takesValue: false, legacy: false },
-  { long: "schema-only", takesValue: false, legacy: false },
-  { long: "max-size", takesValue: true, legacy: false },
-  { long: "max-age", takesValue: true, legacy: false },
-  { long: "public-digest", takesValue: true, legacy: false },
-  { long: "internal-digest", takesValue: true, legacy: false },
-  { long: "max-time", takesValue: true, legacy: false },
-  { long: "retry-max-time", takesValue: true, legacy: false },
-  { long: "speed-limit", takesValue: true, legacy: false },
-  { long: "speed-time", takesValue: true, legacy: false },
-];
-
-/** The commands, in the order `--help` lists them. */
-export const COMMAND_SUMMARIES = {
-  list: ["", "list the files in the manifest: present (P) and valid (V)"],
-  validate: [
-    "[manifests...]",
-    "check that every file in the manifest is present and valid (--schema-only: the manifests alone)",
-  ],
-  add: ["<files...>", "add records for FILES to the manifest"],
-  fetch: ["[files...]", "retrieve the files listed in the manifest (or only FILES)"],
-  purge: ["", "clean up the cache folder (-c), keeping -s GB free"],
-  upload: ["", "upload the files listed in the manifest; --message is required"],
-  "change-visibility": ["", "set the visibility (--visibility) of the file with --digest"],
-  delete: ["", "delete the stored instances of the file with --digest"],
-  check: ["", "probe a ToolTool server's health for operators"],
-  version: ["", "print this program's version"],
-} as const satisfies Record<string, readonly [string, string]>;
-
-/** A command name this tool knows. */
-export type CommandName = keyof typeof COMMAND_SUMMARIES;
-
 /**
- * Which commands use each option, by long name: `tooltool COMMAND --help` lists these under
- * the command and every other option under "Global options". Parsing ignores this table:
- * tooltool.py accepts every option with every command, and so does this tool. `"every"` is
- * for the options all commands honour; `[]` for an option no command reads.
+ * Which commands use each option, by long name (derived from `OPTIONS`): `tooltool COMMAND
+ * --help` lists these under the command and every other option under "Global options".
  */
-export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly CommandName[]>> = {
-  quiet: "every",
-  verbose: "every",
-  // `add` and `version` print no report (yet): their stdout stays empty with --json.
-  json: ["list", "validate", "fetch", "purge", "upload", "change-visibility", "delete", "check"],
-  help: "every",
-  manifest: ["list", "validate", "add", "fetch", "upload"],
-  algorithm: ["add"],
-  digest: ["change-visibility", "delete"],
-  visibility: ["add", "change-visibility"],
-  unpack: ["add"],
-  version: ["add"],
-  overwrite: [],
-  url: ["fetch", "upload", "change-visibility", "delete", "check"],
-  "cache-folder": ["fetch", "purge"],
-  size: ["purge"],
-  region: ["fetch", "upload"],
-  message: ["upload"],
-  "authentication-file": ["fetch", "upload", "change-visibility", "delete"],
-  jobs: ["fetch"],
-  rehash: ["fetch"],
-  "schema-only": ["validate"],
-  "max-size": ["purge"],
-  "max-age": ["purge"],
-  "public-digest": ["check"],
-  "internal-digest": ["check"],
-  "max-time": ["fetch"],
-  "retry-max-time": ["fetch"],
-  "speed-limit": ["fetch"],
-  "speed-time": ["fetch"],
-};
+export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly CommandName[]>> = Object
+  .fromEntries(OPTIONS.map((option) => [option.long, option.commands]));
 
-/** The names of the options that `OPTION_SPECS` declares, for tests of the tables. */
-export const OPTION_NAMES: readonly string[] = OPTION_SPECS.map((spec) => spec.long);
+/** The long names of every option, for tests of the tables. */
+export const OPTION_NAMES: readonly string[] = OPTIONS.map((option) => option.long);
 
 const GLOBAL_OPTIONS_HEADING =
   "Global options (accepted by every command, for tooltool.py compatibility):";
@@ -195,7 +111,9 @@ export function expandOptionPrefixes(argv: readonly string[]): string[] {
         continue;
       }
       expanded.push(`--${spec.long}${equals === -1 ? "" : token.slice(equals)}`);
-      if (spec.takesValue && equals === -1 && i + 1 < argv.length) expanded.push(argv[++i] ?? "");
+      if (spec.value !== undefined && equals === -1 && i + 1 < argv.length) {
+        expanded.push(argv[++i] ?? "");
+      }
       continue;
     }
     expanded.push(token);
@@ -203,8 +121,8 @@ export function expandOptionPrefixes(argv: readonly string[]): string[] {
       // A short-option cluster: only its last letter may take the next word as its value.
       const cluster = token.slice(1);
       for (let j = 0; j < cluster.length; j++) {
-        const spec = OPTION_SPECS.find((s) => s.short === cluster[j]);
-        if (spec?.takesValue) {
+        const spec = OPTIONS.find((s) => s.short === cluster[j]);
+        if (spec?.value !== undefined) {
           if (j === cluster.length - 1 && i + 1 < argv.length) expanded.push(argv[++i] ?? "");
           break;
         }
@@ -214,12 +132,12 @@ export function expandOptionPrefixes(argv: readonly string[]): string[] {
   return expanded;
 }
 
-function resolveLongOption(name: string): OptionSpec | undefined {
-  const exact = OPTION_SPECS.find((spec) => spec.long === name);
+function resolveLongOption(name: string): OptionDeclaration | undefined {
+  const exact = OPTIONS.find((spec) => spec.long === name);
   if (exact !== undefined) return exact;
-  const legacy = OPTION_SPECS.filter((spec) => spec.legacy && spec.long.startsWith(name));
+  const legacy = OPTIONS.filter((spec) => spec.legacy && spec.long.startsWith(name));
   if (legacy.length === 1) return legacy[0];
-  const all = OPTION_SPECS.filter((spec) => spec.long.startsWith(name));
+  const all = OPTIONS.filter((spec) => spec.long.startsWith(name));
   if (all.length === 1) return all[0];
   if (all.length > 1) {
     const candidates = all.map((spec) => `--${spec.long}`).join(", ");
@@ -245,83 +163,52 @@ function parseNumber(flag: string, { integer, min }: { integer: boolean; min: nu
   };
 }
 
-function buildProgram() {
-  return new Command()
+function buildProgram(): Command {
+  const program = new Command()
     .name("tooltool")
     .usage("[options] <command> [FILES...]")
     .description(
       "Fetch, add, validate and upload ToolTool artifacts (a drop-in for tooltool.py 1.4.0).",
-    )
-    .helpOption("-h, --help", "show help for the tool or a command")
-    .option("-q, --quiet", "only print errors")
-    .option("-v, --verbose", "print details (never credentials)")
-    .option("-m, --manifest <file>", "the manifest file to operate on", "manifest.tt")
-    .option("-d, --algorithm <name>", "hashing algorithm (only sha512 is allowed)", "sha512")
-    .option("--digest <sha512>", "the file to act on, for change-visibility and delete")
-    .addOption(
-      new Option("--visibility <level>", "visibility of added/changed files")
-        .choices(["public", "internal"] as const),
-    )
-    .option("--unpack", "mark added files to be unpacked after fetch")
-    .option("--version <string>", "version annotation for added files (not the program version)")
-    .option("-o, --overwrite", "unused; accepted for compatibility")
-    .option("--url <url>", "ToolTool API base URL; repeat to fall back in order", collect, [])
-    .option("-c, --cache-folder <dir>", "local cache folder")
-    .option(
-      "-s, --size <GB>",
-      "free space required, for purge (GB)",
-      parseNumber("--size", { integer: false, min: 0 }),
-      0,
-    )
-    .option("-r, --region <region>", "preferred storage region for fetch or upload")
-    .option("--message <text>", 'the "commit message" for an upload (bug number and comment)')
-    .option("--authentication-file <file>", "Taskcluster credentials (JSON) or a bearer token")
-    .option("--json", "print a machine-readable report on stdout")
-    .option(
-      "-j, --jobs <n>",
-      "files transferred at once",
-      parseNumber("--jobs", { integer: true, min: 1 }),
-    )
-    .option("--rehash", "re-hash every file instead of trusting recorded stat stamps")
-    .option("--schema-only", "validate: check the manifests alone, offline")
-    .option(
-      "--max-size <GB>",
-      "purge: shrink the cache to at most this size",
-      parseNumber("--max-size", { integer: false, min: 0 }),
-    )
-    .option(
-      "--max-age <days>",
-      "purge: delete entries unused for this long",
-      parseNumber("--max-age", { integer: false, min: 0 }),
-    )
-    .option(
-      "--max-time <seconds>",
-      "most time one file's download may take, retries included (default: no limit; env TOOLTOOL_MAX_TIME)",
-    )
-    .option(
-      "--retry-max-time <seconds>",
-      "no new attempt at a server after this long without progress (default 120; env TOOLTOOL_RETRY_MAX_TIME)",
-    )
-    .option(
-      "--speed-limit <bytes>",
-      "an attempt slower than this many bytes/s for --speed-time is retried (default 1024; env TOOLTOOL_SPEED_LIMIT)",
-    )
-    .option(
-      "--speed-time <seconds>",
-      "how long a transfer may stay under --speed-limit (default 30; env TOOLTOOL_SPEED_TIME)",
-    )
-    .option("--public-digest <sha512>", "check: a public file that must redirect")
-    .option(
-      "--internal-digest <sha512>",
-      "check: an internal file that must be refused anonymously",
-    )
+    );
+  for (const declaration of OPTIONS) {
+    if (declaration.long === "help") {
+      program.helpOption(flagsOf(declaration), declaration.description);
+    } else program.addOption(commanderOption(declaration));
+  }
+  return program
     .configureHelp({ ...COMMAND_FIRST_HELP, showGlobalOptions: true })
     .addHelpText("after", '\nRun "tooltool COMMAND --help" to see which options COMMAND uses.')
     .showHelpAfterError(false)
-    .allowExcessArguments(false);
+    .allowExcessArguments(false) as unknown as Command;
 }
 
-type ProgramOptions = ReturnType<ReturnType<typeof buildProgram>["opts"]>;
+function flagsOf(declaration: OptionDeclaration): string {
+  const short = declaration.short === undefined ? "" : `-${declaration.short}, `;
+  const value = declaration.value === undefined ? "" : ` <${declaration.value}>`;
+  return `${short}--${declaration.long}${value}`;
+}
+
+function commanderOption(declaration: OptionDeclaration): Option {
+  const option = new Option(flagsOf(declaration), declaration.description);
+  const flag = `--${declaration.long}`;
+  switch (declaration.kind) {
+    case "list":
+      option.argParser(collect);
+      break;
+    case "number":
+      option.argParser(parseNumber(flag, { integer: false, min: 0 }));
+      break;
+    case "count":
+      option.argParser(parseNumber(flag, { integer: true, min: 1 }));
+      break;
+  }
+  if (declaration.choices !== undefined) option.choices(declaration.choices);
+  if (declaration.default !== undefined) option.default(declaration.default);
+  return option as unknown as Option;
+}
+
+/** The parsed values by commander's camel-case names, as `toGlobalOptions` reads them. */
+type ProgramOptions = Readonly<Record<string, unknown>>;
 
 /**
  * Parses argv (without the program name) into one command to run, or help to print.
@@ -378,46 +265,51 @@ function commanderMessage(message: string): string {
 }
 
 function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOptions {
-  if (opts.algorithm !== "sha512") {
+  const text = (key: string) => opts[key] as string | undefined;
+  const number = (key: string) => opts[key] as number | undefined;
+  const flag = (key: string) => opts[key] === true;
+  const algorithm = text("algorithm");
+  if (algorithm !== "sha512") {
     throw new UsageError(
-      `Invalid value for --algorithm: only sha512 is supported, not "${opts.algorithm}"`,
+      `Invalid value for --algorithm: only sha512 is supported, not "${algorithm}"`,
     );
   }
+  const authenticationFile = text("authenticationFile");
   return {
-    manifest: opts.manifest,
-    urls: baseUrls(opts.url, env),
-    cacheFolder: opts.cacheFolder,
-    sizeGb: opts.size,
-    region: opts.region,
-    message: opts.message,
-    authenticationFile: opts.authenticationFile === undefined
+    manifest: text("manifest") ?? "manifest.tt",
+    urls: baseUrls(opts.url as string[], env),
+    cacheFolder: text("cacheFolder"),
+    sizeGb: number("size") ?? 0,
+    region: text("region"),
+    message: text("message"),
+    authenticationFile: authenticationFile === undefined
       ? undefined
-      : expandHome(opts.authenticationFile, env.HOME),
-    visibility: opts.visibility as Visibility | undefined,
-    unpack: opts.unpack === true,
-    recordVersion: opts.version,
-    digest: opts.digest,
-    json: opts.json === true,
-    jobs: opts.jobs,
-    rehash: opts.rehash === true,
-    schemaOnly: opts.schemaOnly === true,
-    maxSizeGb: opts.maxSize,
-    maxAgeDays: opts.maxAge,
-    publicDigest: opts.publicDigest,
-    internalDigest: opts.internalDigest,
+      : expandHome(authenticationFile, env.HOME),
+    visibility: text("visibility") as Visibility | undefined,
+    unpack: flag("unpack"),
+    recordVersion: text("version"),
+    digest: text("digest"),
+    json: flag("json"),
+    jobs: number("jobs"),
+    rehash: flag("rehash"),
+    schemaOnly: flag("schemaOnly"),
+    maxSizeGb: number("maxSize"),
+    maxAgeDays: number("maxAge"),
+    publicDigest: text("publicDigest"),
+    internalDigest: text("internalDigest"),
     limits: {
-      maxTimeMs: seconds("--max-time", "TOOLTOOL_MAX_TIME", opts.maxTime, env),
+      maxTimeMs: seconds("--max-time", "TOOLTOOL_MAX_TIME", text("maxTime"), env),
       retryMaxTimeMs: seconds(
         "--retry-max-time",
         "TOOLTOOL_RETRY_MAX_TIME",
-        opts.retryMaxTime,
+        text("retryMaxTime"),
         env,
       ),
-      speedLimit: numberOption("--speed-limit", "TOOLTOOL_SPEED_LIMIT", opts.speedLimit, env),
-      speedTimeMs: seconds("--speed-time", "TOOLTOOL_SPEED_TIME", opts.speedTime, env),
+      speedLimit: numberOption("--speed-limit", "TOOLTOOL_SPEED_LIMIT", text("speedLimit"), env),
+      speedTimeMs: seconds("--speed-time", "TOOLTOOL_SPEED_TIME", text("speedTime"), env),
     },
-    quiet: opts.quiet === true,
-    verbose: opts.verbose === true,
+    quiet: flag("quiet"),
+    verbose: flag("verbose"),
   };
 }
 

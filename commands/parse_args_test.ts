@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { UsageError } from "../src/errors.ts";
 import {
   baseUrls,
-  COMMAND_SUMMARIES,
   expandOptionPrefixes,
   OPTION_COMMANDS,
   OPTION_NAMES,
   parseArgs,
 } from "./parse_args.ts";
+import { COMMAND_SUMMARIES } from "./option_table.ts";
 
 function run(argv: string[], env = {}) {
   const parsed = parseArgs(argv, env);
