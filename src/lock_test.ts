@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { acquireLock, tryLock } from "./lock.ts";
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tooltool-lock-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../test/helpers/temp.ts";
 
 Deno.test("tryLock() refuses a second exclusive lock, even within one process", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = join(dir, "locks", "a");
     using first = await tryLock(path, { exclusive: true });
     assert.ok(first);
@@ -21,7 +13,7 @@ Deno.test("tryLock() refuses a second exclusive lock, even within one process", 
   }));
 
 Deno.test("tryLock() lets shared locks coexist and keeps an exclusive one out", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = join(dir, "a");
     using one = await tryLock(path, { exclusive: false });
     using two = await tryLock(path, { exclusive: false });
@@ -34,7 +26,7 @@ Deno.test("tryLock() lets shared locks coexist and keeps an exclusive one out", 
   }));
 
 Deno.test("acquireLock() waits for the holder, says so once, then takes the lock", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = join(dir, "a");
     const held = await tryLock(path, { exclusive: true });
     assert.ok(held);
@@ -47,7 +39,7 @@ Deno.test("acquireLock() waits for the holder, says so once, then takes the lock
   }));
 
 Deno.test("acquireLock() stops waiting when its signal aborts", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = join(dir, "a");
     using _held = await tryLock(path, { exclusive: true });
     const controller = new AbortController();
@@ -59,7 +51,7 @@ Deno.test("acquireLock() stops waiting when its signal aborts", () =>
   }));
 
 Deno.test("a lock file removed by its holder is recreated, not shared with a stale inode", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = join(dir, "a");
     const held = await tryLock(path, { exclusive: true });
     assert.ok(held);
@@ -75,7 +67,7 @@ Deno.test("a lock file removed by its holder is recreated, not shared with a sta
   }));
 
 Deno.test("a lock held by a process killed with SIGKILL is free again", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = join(dir, "a");
     const script = `
       const file = await Deno.open(${

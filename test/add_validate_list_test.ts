@@ -8,13 +8,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { redact, runTool, tempDir, type ToolRun } from "./cli.ts";
+import { sha512Of } from "./helpers/data.ts";
 
 const encoder = new TextEncoder();
 
-async function sha512(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-512", encoder.encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
+const sha512 = sha512Of;
 
 /** A manifest entry as tooltool.py writes it, for expected output. */
 async function entry(

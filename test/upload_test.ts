@@ -18,6 +18,7 @@ import type { Context } from "../src/context.ts";
 import { memoryOutput } from "../src/output.ts";
 import { putFile } from "../src/transport/storage_put.ts";
 import { uploadManifest } from "../src/workflows/upload.ts";
+import { randomBytes } from "./helpers/data.ts";
 
 const UPLOADER = { clientId: "uploader", accessToken: "uploader-SECRET-token" };
 const CLIENTS = {
@@ -57,14 +58,6 @@ async function workspace(
     { mode: 0o600 },
   );
   return { dir, files: contents, tokenFile };
-}
-
-function randomBytes(size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  for (let offset = 0; offset < size; offset += 65536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
-  }
-  return bytes;
 }
 
 function upload(server: FakeServer, ws: Workspace, extra: string[] = []): Promise<ToolRun> {

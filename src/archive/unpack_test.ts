@@ -17,6 +17,7 @@ import {
   zerosTarBz2,
   zip,
 } from "../../test/helpers/archives.ts";
+import { withTempDir } from "../../test/helpers/temp.ts";
 
 const tools = {
   tar: hasProgram("tar"),
@@ -26,15 +27,6 @@ const tools = {
   zstd: hasProgram("zstd"),
   zip: hasProgram("zip", ["-v"]),
 };
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "archive-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("archiveBaseName() strips the archive suffixes tooltool uses", () => {
   assert.deepEqual(

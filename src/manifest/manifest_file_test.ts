@@ -4,6 +4,7 @@ import { ManifestError } from "../errors.ts";
 import { type FileRecord, type SafeFilename, serializeManifest } from "./manifest.ts";
 import { type Sha512 } from "../sha512.ts";
 import { lockManifest, readManifest, readManifestText, writeManifest } from "./manifest_file.ts";
+import { withTempDir } from "../../test/helpers/temp.ts";
 
 const RECORD: FileRecord = {
   filename: "a.tgz" as SafeFilename,
@@ -11,15 +12,6 @@ const RECORD: FileRecord = {
   algorithm: "sha512",
   digest: "0".repeat(128) as Sha512,
 };
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tooltool-manifest-file-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function manifestError(promise: Promise<unknown>): Promise<ManifestError> {
   try {

@@ -12,16 +12,9 @@ import {
   downloadVerified,
   parseContentRange,
 } from "./download.ts";
+import { randomBytes } from "../../test/helpers/data.ts";
 
 const FAST = { baseMs: 1, maxMs: 5 };
-
-function randomBytes(size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size);
-  for (let offset = 0; offset < size; offset += 65536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
-  }
-  return bytes;
-}
 
 function sourceFor(url: string): DownloadSource {
   const client = new ApiClient({

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { hawkHeader, type TaskclusterCredentials } from "../../src/transport/hawk.ts";
 import { type FakeServer, type FakeServerOptions, startFakeServer } from "./server.ts";
 
@@ -23,9 +22,7 @@ export async function withServer(
 }
 
 /** Hex sha512 of bytes. */
-export function sha512(bytes: Uint8Array | string): string {
-  return createHash("sha512").update(bytes).digest("hex");
-}
+export { sha512Of as sha512 } from "../helpers/data.ts";
 
 /** Bytes of a string. */
 export function bytes(text: string): Uint8Array<ArrayBuffer> {

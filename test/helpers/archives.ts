@@ -7,6 +7,8 @@
  */
 
 import * as zlib from "node:zlib";
+import { concatBytes as concat } from "./data.ts";
+export { concatBytes as concat } from "./data.ts";
 
 const encoder = new TextEncoder();
 
@@ -107,16 +109,6 @@ export function tar(specs: readonly TarSpec[], options: { end?: boolean } = {}):
 }
 
 /** Joins byte arrays. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** One zip member as a test describes it. */
 export interface ZipSpec {

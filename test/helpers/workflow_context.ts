@@ -10,6 +10,7 @@ import type { Context } from "../../src/context.ts";
 import { sha512Hex } from "../../src/digest.ts";
 import type { FileRecord, SafeFilename } from "../../src/manifest/manifest.ts";
 import { memoryOutput, type Verbosity } from "../../src/output.ts";
+export { withTempDir } from "./temp.ts";
 
 /** A context rooted at `cwd`, with stdout and stderr captured. */
 export function testContext(
@@ -32,14 +33,6 @@ export function testContext(
 }
 
 /** Runs `fn` in a fresh temp directory (its real path), removed afterwards. */
-export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "tooltool-files-" }));
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Writes `content` to `dir/name` and returns the record that describes it. */
 export async function writeFileRecord(

@@ -10,6 +10,7 @@ import { tryLock } from "../../lock.ts";
 import type { FileRecord, SafeFilename } from "../../manifest/manifest.ts";
 import type { Sha512 } from "../../sha512.ts";
 import { ProgressModel } from "../../progress.ts";
+import { patternBytes } from "../../../test/helpers/data.ts";
 
 interface Setup {
   readonly server: FakeServer;
@@ -18,13 +19,6 @@ interface Setup {
   readonly contents: Map<string, Uint8Array>;
   readonly messages: string[];
   readonly options: (extra?: Partial<FetchOptions>) => FetchOptions;
-}
-
-function bytesOf(seed: number, size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
-  bytes[0] = seed;
-  return bytes;
 }
 
 async function withSetup(
@@ -37,7 +31,7 @@ async function withSetup(
     const records: FileRecord[] = [];
     const contents = new Map<string, Uint8Array>();
     for (const [index, [filename, size]] of Object.entries(sizes).entries()) {
-      const content = bytesOf(index + 1, size);
+      const content = patternBytes(index + 1, size);
       const { digest } = await server.addFile(content);
       contents.set(filename, content);
       records.push({
