@@ -5,6 +5,8 @@
  * @module
  */
 
+import { join } from "node:path";
+
 /** The repository root, with a trailing slash. */
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -159,4 +161,43 @@ export async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A fake server in its own process with its own storage folder. */
+export async function startServer(
+  dir: string,
+  extraArgs: readonly string[] = [],
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      `${REPO_ROOT}scripts/serve.ts`,
+      "--port",
+      "0",
+      "--storage",
+      join(dir, "storage"),
+      ...extraArgs,
+    ],
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error("the fake server exited before printing its URL");
+    text += value;
+  }
+  reader.releaseLock();
+  return {
+    url: (text.split("\n")[0] ?? "").trim(),
+    async stop() {
+      child.kill("SIGTERM");
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+    },
+  };
 }

@@ -23,7 +23,15 @@
 
 import { join } from "node:path";
 import { hashFile } from "../../src/digest.ts";
-import { ensureFile, hasPython, measure, type Measured, REPO_ROOT, toolArgs } from "./common.ts";
+import {
+  ensureFile,
+  hasPython,
+  measure,
+  type Measured,
+  REPO_ROOT,
+  startServer,
+  toolArgs,
+} from "./common.ts";
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -78,41 +86,6 @@ async function datasets(chosen: readonly string[]): Promise<Dataset[]> {
     });
   }
   return sets;
-}
-
-/** A fake server in its own process with its own storage folder. */
-export async function startServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      `${REPO_ROOT}scripts/serve.ts`,
-      "--port",
-      "0",
-      "--storage",
-      join(dir, "storage"),
-    ],
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error("the fake server exited before printing its URL");
-    text += value;
-  }
-  reader.releaseLock();
-  return {
-    url: (text.split("\n")[0] ?? "").trim(),
-    async stop() {
-      child.kill("SIGTERM");
-      await child.stdout.cancel().catch(() => {});
-      await child.status;
-    },
-  };
 }
 
 /**

@@ -13,7 +13,15 @@
 
 import { join } from "node:path";
 import { hashFile } from "../../src/digest.ts";
-import { ensureFile, hasPython, measure, type Measured, REPO_ROOT, toolArgs } from "./common.ts";
+import {
+  ensureFile,
+  hasPython,
+  measure,
+  type Measured,
+  REPO_ROOT,
+  startServer,
+  toolArgs,
+} from "./common.ts";
 
 const MiB = 1024 * 1024;
 const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
@@ -50,7 +58,7 @@ async function prepareWorkspace(): Promise<string> {
 }
 
 /** A fake server in its own process with a fresh storage folder; stop it when done. */
-async function startServer(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startUploadServer(): Promise<{ url: string; stop(): Promise<void> }> {
   const dir = await Deno.makeTempDir({ dir: `${REPO_ROOT}.bench`, prefix: "upload-server-" });
   const clients = join(dir, "clients.json");
   await Deno.writeTextFile(
@@ -62,39 +70,16 @@ async function startServer(): Promise<{ url: string; stop(): Promise<void> }> {
       },
     }),
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      `${REPO_ROOT}scripts/serve.ts`,
-      "--port",
-      "0",
-      "--storage",
-      join(dir, "storage"),
-      "--clients",
-      clients,
-      "--upload-expires",
-      String(UPLOAD_EXPIRES_SECONDS),
-    ],
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error("the fake server exited before printing its URL");
-    text += value;
-  }
-  reader.releaseLock();
+  const server = await startServer(dir, [
+    "--clients",
+    clients,
+    "--upload-expires",
+    String(UPLOAD_EXPIRES_SECONDS),
+  ]);
   return {
-    url: text.split("\n")[0]!.trim(),
+    url: server.url,
     async stop() {
-      child.kill("SIGTERM");
-      await child.stdout.cancel().catch(() => {});
-      await child.status;
+      await server.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
@@ -162,7 +147,7 @@ export async function benchUpload(): Promise<string> {
   // Alternate the clients, so neither always gets the warmer page cache.
   for (let run = 0; run < RUNS; run++) {
     for (const [index, client] of clients.entries()) {
-      const server = await startServer();
+      const server = await startUploadServer();
       try {
         const fresh = await client.run(server.url);
         const again = await client.run(server.url);

@@ -24,7 +24,8 @@
 
 import { join } from "node:path";
 import { ensureFile, hasPython, measure, type Measured, REPO_ROOT, toolArgs } from "./common.ts";
-import { seedStorage, startServer } from "./fetch.ts";
+import { seedStorage } from "./fetch.ts";
+import { startServer } from "./common.ts";
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
