@@ -1,5 +1,6 @@
 /**
- * The options every command receives, already parsed and defaulted by `main.ts`.
+ * The options every command receives, parsed and defaulted by `parse_args.ts` from the
+ * declarations in `option_table.ts`.
  *
  * tooltool.py takes all of its options globally (optparse, options anywhere on the line),
  * so every command gets the same object and uses the fields it needs.

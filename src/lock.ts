@@ -1,6 +1,7 @@
 /**
- * Advisory locks between processes, on lock files: `flock(2)` through
- * `Deno.FsFile.tryLock`, shared or exclusive.
+ * Advisory locks between processes: `flock(2)` through `Deno.FsFile.tryLock`, shared or
+ * exclusive, on the file that is itself being protected (a cache entry, its part file) or
+ * on a directory (the manifest's, an unpack's temporary folder), so there are no lock files.
  *
  * Why flock: the kernel drops the lock when its holder dies, SIGKILL included, so a killed
  * job never leaves a stale lock behind — no PID files, no timeouts to guess. Locks belong to
