@@ -1,7 +1,8 @@
 /**
  * Advisory locks between processes: `flock(2)` through `Deno.FsFile.tryLock`, shared or
- * exclusive, on the file that is itself being protected (a cache entry, its part file) or
- * on a directory (the manifest's, an unpack's temporary folder), so there are no lock files.
+ * exclusive. Mostly taken on what is being protected (a cache entry, its part file, the
+ * manifest's directory, an unpack's temporary folder); a separate lock file only where no
+ * such file exists (the journal's compaction).
  *
  * Why flock: the kernel drops the lock when its holder dies, SIGKILL included, so a killed
  * job never leaves a stale lock behind — no PID files, no timeouts to guess. Locks belong to
