@@ -9,7 +9,20 @@
  * @module
  */
 
-import { createHash, createHmac } from "node:crypto";
+type NodeCrypto = typeof import("node:crypto");
+
+let nodeCrypto: NodeCrypto | undefined;
+
+/**
+ * `node:crypto`, loaded on first use: loading it costs about 20 ms of start-up, and a
+ * fetch of files already present, or any command without credentials, never signs.
+ */
+function loadNodeCrypto(): NodeCrypto {
+  const process = (globalThis as unknown as {
+    process: { getBuiltinModule(id: string): unknown };
+  }).process;
+  return nodeCrypto ??= process.getBuiltinModule("node:crypto") as NodeCrypto;
+}
 
 /** Permanent or temporary Taskcluster credentials. */
 export interface TaskclusterCredentials {
@@ -59,13 +72,14 @@ export function calculateMac(
   type: "header" | "response",
   artifacts: HawkArtifacts,
 ): string {
-  return createHmac("sha256", key).update(normalizedString(type, artifacts)).digest("base64");
+  return loadNodeCrypto().createHmac("sha256", key).update(normalizedString(type, artifacts))
+    .digest("base64");
 }
 
 /** Base64 SHA-256 payload hash, over the content type without parameters. */
 export function calculatePayloadHash(payload: string | Uint8Array, contentType: string): string {
   const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase();
-  return createHash("sha256")
+  return loadNodeCrypto().createHash("sha256")
     .update(`hawk.1.payload\n${mediaType}\n`)
     .update(payload)
     .update("\n")
