@@ -411,8 +411,8 @@ async function sendItems(
       }
       const toPut: { item: UploadItem; url: URL; deadline: number }[] = [];
       for (const item of pending) {
-        const answers = item.records.map((record) => batch.files[record.filename]);
-        if (answers.some((answer) => answer === undefined)) {
+        const answer = batch.files[nameOf(item)];
+        if (answer === undefined) {
           const error = new ToolError(
             `Cannot upload "${
               nameOf(item)
@@ -422,7 +422,7 @@ async function sendItems(
           outcomes.set(item.digest, { status: "failed", verification: "none", error });
           continue;
         }
-        const putUrl = answers.find((answer) => answer?.put_url !== undefined)?.put_url;
+        const putUrl = answer.put_url;
         if (putUrl === undefined) {
           // (After a first round: someone else's upload of the same content completed.)
           progress.skip(item.size);
@@ -518,20 +518,19 @@ const BATCH_ANSWER_BYTES_PER_FILE = 32 * 1024;
 /** Step 2: one batch, on the current server or the next ones. */
 async function requestBatch(session: Session, items: readonly UploadItem[]): Promise<Batch> {
   const { ctx, tuning } = session;
+  // One entry per digest, under its first name: the service keeps one batch row per
+  // (file, batch) and answers 500 to a batch naming the same content twice. The other
+  // names stay in the manifest; see docs/upload.md.
   const files: Record<string, unknown> = {};
   for (const item of items) {
-    for (const record of item.records) {
-      files[record.filename] = {
-        size: item.size,
-        digest: item.digest,
-        algorithm: "sha512",
-        visibility: item.visibility,
-      };
-    }
+    files[nameOf(item)] = {
+      size: item.size,
+      digest: item.digest,
+      algorithm: "sha512",
+      visibility: item.visibility,
+    };
   }
-  const target = items.length === 1 && items[0]!.records.length === 1
-    ? nameOf(items[0]!)
-    : session.manifest;
+  const target = items.length === 1 ? nameOf(items[0]!) : session.manifest;
   for (let index = session.serverIndex;; index++) {
     const client = session.clients[index]!;
     const requestedAt = Date.now();

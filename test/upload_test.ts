@@ -179,6 +179,55 @@ Deno.test("upload reports files already on the server and sends them no bytes", 
   });
 });
 
+Deno.test("upload sends content found under two names once, and reports both names uploaded", async () => {
+  await withServer({}, async (server, dir) => {
+    const same = randomBytes(4000);
+    const ws = await workspace(dir, {
+      "first.bin": { content: same, visibility: "public" },
+      "second.bin": { content: same, visibility: "public" },
+      "other.bin": { content: randomBytes(100), visibility: "public" },
+    });
+    const run = await upload(server, ws, ["--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assert.deepEqual(
+      report.files.map((f: { filename: string; status: string }) => [f.filename, f.status]),
+      [["first.bin", "uploaded"], ["other.bin", "uploaded"], ["second.bin", "uploaded"]],
+    );
+    assert.equal(report.bytesUploaded, 4100);
+    // Production answers 500 to a batch naming one digest twice: one batch, one PUT each.
+    assert.deepEqual(apiCalls(server, "/upload").filter((c) => c.method === "POST"), [
+      { method: "POST", status: 200 },
+    ]);
+    assert.deepEqual(storagePuts(server), [200, 200]);
+    assert.deepEqual(await download(server, manifestRecord("first.bin", same).digest), same);
+  });
+});
+
+Deno.test("upload sends an empty file listed under two names once", async () => {
+  await withServer({}, async (server, dir) => {
+    const empty = new Uint8Array(0);
+    const ws = await workspace(dir, {
+      "placeholder": { content: empty, visibility: "public" },
+      "empty.txt": { content: empty, visibility: "public" },
+    });
+    const run = await upload(server, ws, ["--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assert.deepEqual(
+      report.files.map((f: { filename: string; status: string }) => [f.filename, f.status]),
+      [["empty.txt", "uploaded"], ["placeholder", "uploaded"]],
+    );
+    assert.equal(report.uploaded, 2);
+    assert.deepEqual(storagePuts(server), [200]);
+    assert.deepEqual(
+      apiCalls(server, "/upload/complete/").filter((c) => c.status === 202).length,
+      1,
+    );
+    assert.deepEqual(await download(server, manifestRecord("empty.txt", empty).digest), empty);
+  });
+});
+
 Deno.test("upload checks the message, visibility and files before any request", async () => {
   await withServer({}, async (server, dir) => {
     const ws = await workspace(dir, {

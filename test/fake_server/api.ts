@@ -375,6 +375,8 @@ async function uploadBatch(
   // Production raises part-way through and its transaction rolls back, so nothing of a
   // rejected batch is kept: check every file before changing anything.
   const announced = new Map<string, { size: number; visibility: Visibility }>();
+  const named = new Set<string>();
+  let repeated = false;
   for (const [filename, info] of entries) {
     if (!("algorithm" in info) || !("digest" in info) || !("size" in info)) {
       // A KeyError in production.
@@ -385,6 +387,13 @@ async function uploadBatch(
     }
     const digest = info.digest as string;
     if (!isValidSha512(digest)) return werkzeugError(400, "Invalid sha512 digest");
+    // A second name for one digest adds a second BatchFile row with the same primary key
+    // (file_id, batch_id). The database refuses it when the session next flushes: at the
+    // next file's lookup (after its digest checks) or at commit. The IntegrityError is
+    // unhandled, so Flask answers its generic 500 and the transaction rolls back.
+    if (repeated) return werkzeugError(500);
+    repeated = named.has(digest);
+    named.add(digest);
     const existing = context.store.file(digest) ?? announced.get(digest);
     const visibility = info.visibility as Visibility;
     if (existing !== undefined && existing.visibility !== visibility) {
@@ -396,6 +405,8 @@ async function uploadBatch(
     }
     if (existing === undefined) announced.set(digest, { size: info.size as number, visibility });
   }
+
+  if (repeated) return werkzeugError(500);
 
   const now = context.now();
   const batchFiles: Record<string, string> = {};

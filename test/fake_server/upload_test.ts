@@ -169,6 +169,36 @@ Deno.test("POST /upload rejects batches as production does", async () => {
   });
 });
 
+Deno.test("POST /upload answers 500 and keeps nothing for a batch naming one digest twice, as production", async () => {
+  await withServer({ clients }, async (server) => {
+    const twice = await postBatch(server, uploader, {
+      message: "m",
+      files: { "a.txt": fileEntry(), "b.txt": fileEntry() },
+    });
+    assert.equal(twice.status, 500);
+    assert.equal(twice.headers.get("content-type"), "application/json");
+    assert.equal(twice.json.error.status, 500);
+    assert.match(twice.json.error.name, /^500 Internal Server Error: The server encountered/);
+    assert.equal((await request(`${server.url}file/sha512/${digest}`)).status, 404);
+
+    // The refusal comes when the session flushes, after the next file's own digest checks.
+    const thenBad = await postBatch(server, uploader, {
+      message: "m",
+      files: { "a.txt": fileEntry(), "b.txt": fileEntry(), c: fileEntry({ digest: "nope" }) },
+    });
+    assert.equal(thenBad.status, 400);
+    assert.equal(thenBad.json.error.detail, "Invalid sha512 digest");
+
+    // Already stored makes no difference: the batch row is what is repeated.
+    await server.addFile(content);
+    const stored = await postBatch(server, uploader, {
+      message: "m",
+      files: { "a.txt": fileEntry(), "b.txt": fileEntry() },
+    });
+    assert.equal(stored.status, 500);
+  });
+});
+
 Deno.test("POST /upload answers schema violations with a connexion problem document", async () => {
   await withServer({ clients }, async (server) => {
     const missing = await postBatch(server, uploader, { files: {} });
