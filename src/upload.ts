@@ -436,7 +436,9 @@ async function sendItems(
           outcomes.set(item.digest, { status: "failed", verification: "none", error: url });
           continue;
         }
-        const deadline = putUrlDeadline(url, batch.requestedAt, tuning.urlLifetimeMs);
+        const deadline = putUrlDeadline(url, batch.requestedAt, tuning.urlLifetimeMs, {
+          serverDate: batch.serverDate,
+        });
         toPut.push({ item, url, deadline });
       }
       if (round === 0 && toPut.length > 0) {
@@ -506,6 +508,8 @@ interface Batch {
   readonly base: URL;
   /** When the batch was sent (epoch ms): URLs were issued no earlier than this. */
   readonly requestedAt: number;
+  /** The service's clock when it answered (its `Date` header, epoch ms), if it said. */
+  readonly serverDate: number | undefined;
   readonly files: Readonly<Record<string, { readonly put_url?: string | undefined }>>;
 }
 
@@ -535,7 +539,7 @@ async function requestBatch(session: Session, items: readonly UploadItem[]): Pro
     const client = session.clients[index]!;
     const requestedAt = Date.now();
     try {
-      const { body } = await withRetries(
+      const { body, date } = await withRetries(
         () =>
           client.requestJson({
             method: "POST",
@@ -571,6 +575,7 @@ async function requestBatch(session: Session, items: readonly UploadItem[]): Pro
         server: client.displayName,
         base: withoutUserinfo(client.url("")),
         requestedAt,
+        serverDate: parseHttpDate(date),
         files: parsed.data.result.files,
       };
     } catch (error) {
@@ -607,18 +612,41 @@ function parsePutUrl(text: string, item: UploadItem, batch: Batch): URL | ToolEr
 }
 
 /**
- * When a signed upload URL stops working (epoch ms): `X-Amz-Expires` seconds after the
- * batch was requested (S3 SigV4; counted from our clock, so skew cannot make it later),
- * an absolute `Expires` (SigV2, CloudFront), or else `fallbackMs` after the request.
+ * When a signed upload URL stops working, on our clock (epoch ms): `X-Amz-Expires` seconds
+ * after the batch was requested (S3 SigV4; counted from our clock, so skew cannot make it
+ * later), an absolute `Expires` (S3 SigV2, what production issues; CloudFront), or else
+ * `fallbackMs` after the request. An absolute `Expires` is on the service's clock: when the
+ * batch answer's `Date` (`serverDate`) shows the clocks differ by more than its one-second
+ * resolution, the time left by the service's clock is counted from `requestedAt` instead,
+ * so a clock running ahead does not see every URL as expired on arrival.
  */
-export function putUrlDeadline(url: URL, requestedAt: number, fallbackMs: number): number {
+export function putUrlDeadline(
+  url: URL,
+  requestedAt: number,
+  fallbackMs: number,
+  options: { readonly serverDate?: number | undefined } = {},
+): number {
   const relative = url.searchParams.get("X-Amz-Expires");
   if (relative !== null && /^\d+$/.test(relative)) return requestedAt + Number(relative) * 1000;
   const absolute = url.searchParams.get("Expires");
   if (absolute !== null && /^\d+$/.test(absolute)) {
-    return Math.min(Number(absolute) * 1000, requestedAt + 7 * 24 * 3600_000);
+    const { serverDate } = options;
+    const skewed = serverDate !== undefined && Math.abs(serverDate - requestedAt) > CLOCK_SLACK_MS;
+    const deadline = skewed
+      ? requestedAt + Number(absolute) * 1000 - serverDate
+      : Number(absolute) * 1000;
+    return Math.min(deadline, requestedAt + 7 * 24 * 3600_000);
   }
   return requestedAt + fallbackMs;
+}
+
+/** Clocks closer than this are taken to agree: `Date` has whole seconds, plus the round trip. */
+const CLOCK_SLACK_MS = 2_000;
+
+function parseHttpDate(text: string | null): number | undefined {
+  if (text === null) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 type PutResult =
@@ -684,10 +712,20 @@ function checkSent(item: UploadItem, url: URL, sentDigest: Sha512 | null): void 
   });
 }
 
-/** Whether storage refused a PUT because its signed URL had expired. */
-function urlExpired(error: unknown, deadline: number): boolean {
+/**
+ * Whether storage refused a PUT because its signed URL had expired. Storage's own answer
+ * decides when it names an S3 error (`AccessDenied` "Request has expired" is the only
+ * expiry): any other code (`SignatureDoesNotMatch`, a plain `AccessDenied`...) is reported
+ * as it is, even if our clock says the URL is past its time. Only a 403 without an S3 error
+ * code (a proxy's page) falls back to our clock.
+ */
+export function urlExpired(error: unknown, deadline: number, now = Date.now()): boolean {
   if (!(error instanceof HttpError) || error.status !== 403) return false;
-  return /expired/i.test(error.problem?.detail ?? "") || Date.now() >= deadline;
+  const code = error.problem?.title;
+  if (code !== undefined && code !== "") {
+    return code === "AccessDenied" && /\bexpired\b/i.test(error.problem?.detail ?? "");
+  }
+  return now >= deadline;
 }
 
 /** An `HttpError` from a storage answer, with S3's `<Code>` and `<Message>`. */

@@ -323,6 +323,45 @@ Deno.test("upload asks for a new batch when storage says the URL expired", async
   });
 });
 
+Deno.test("upload with a clock 5 min ahead of the service reports storage's real refusal, not an expiry", async () => {
+  // The service's clock runs 5 min behind ours: by our clock every SigV2 Expires has passed.
+  await withServer({ clockOffsetSeconds: -300 }, async (server, dir) => {
+    const ws = await workspace(dir, {
+      "a.bin": { content: randomBytes(100), visibility: "public" },
+    });
+    server.fault({
+      kind: "status",
+      status: 403,
+      origin: "storage",
+      method: "PUT",
+      contentType: "application/xml",
+      body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+    });
+    const run = await upload(server, ws);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /error: Cannot upload "a\.bin" to http:\/\/127\.0\.0\.1:\d+\/: storage returned 403 Forbidden \(AccessDenied: Access Denied\)\n/,
+    );
+    assert.doesNotMatch(run.stderr, /expired/);
+    assert.equal(apiCalls(server, "/upload").filter((c) => c.method === "POST").length, 1);
+    assert.deepEqual(storagePuts(server), [403]);
+  });
+});
+
+Deno.test("upload with a clock 5 min ahead of the service retries a failed PUT on the same URL", async () => {
+  await withServer({ clockOffsetSeconds: -300, uploadExpiresSeconds: 5 }, async (server, dir) => {
+    const content = randomBytes(3000);
+    const ws = await workspace(dir, { "a.bin": { content, visibility: "public" } });
+    server.fault({ kind: "status", status: 500, origin: "storage", method: "PUT", times: 1 });
+    const run = await upload(server, ws);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(storagePuts(server), [500, 200]);
+    assert.equal(apiCalls(server, "/upload").filter((c) => c.method === "POST").length, 1);
+    assert.deepEqual(await download(server, manifestRecord("a.bin", content).digest), content);
+  });
+});
+
 Deno.test("upload asks for a new batch when a retry could not start before the URL expires", async () => {
   await withServer({}, async (server, dir) => {
     const ws = await workspace(dir, {
@@ -367,7 +406,7 @@ Deno.test("upload fails a file whose PUT keeps failing, and says so", async () =
     assert.equal(report.files[0].filename, "bad.bin");
     assert.match(report.files[0].error, /storage returned 400/);
     // The signed URL is never printed: it lets anyone write the object until it expires.
-    assert.ok(!run.stderr.includes("X-Amz-Signature"));
+    assert.ok(!run.stderr.includes("Signature="));
   });
 });
 

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { calculatePayloadHash, type TaskclusterCredentials } from "../../src/hawk.ts";
 import type { FakeServer } from "./server.ts";
-import { bytes, request, SCOPE, sha512, sign, sleepPastExpiry, withServer } from "./test_util.ts";
+import {
+  bytes,
+  request,
+  SCOPE,
+  sha512,
+  sign,
+  sleepPastExpiry,
+  urlExpiry,
+  withServer,
+} from "./test_util.ts";
 
 const uploader: TaskclusterCredentials = { clientId: "uploader", accessToken: "up-token" };
 const publicOnly: TaskclusterCredentials = { clientId: "public-only", accessToken: "po-token" };
@@ -294,6 +303,79 @@ Deno.test("PUT to the upload URL needs the signed Content-Type, a Content-Length
     const late = await put(putUrl, content);
     assert.equal(late.status, 403);
     assert.match(late.text, /Request has expired/);
+  });
+});
+
+Deno.test("upload URLs are S3 query-string SigV2, signed over method, Content-MD5, Content-Type, Expires and x-amz headers", async () => {
+  await withServer({ clients, uploadExpiresSeconds: 60 }, async (server) => {
+    const before = Math.floor(Date.now() / 1000);
+    const batch = await postBatch(server, uploader, { message: "m", files: { a: fileEntry() } });
+    const putUrl = new URL(batch.json.result.files.a.put_url);
+    assert.deepEqual(
+      [...putUrl.searchParams.keys()],
+      ["AWSAccessKeyId", "Signature", "content-type", "Expires"],
+    );
+    assert.equal(putUrl.searchParams.get("content-type"), "application/octet-stream");
+    const expires = Number(putUrl.searchParams.get("Expires"));
+    assert.ok(expires >= before + 60 && expires <= before + 62, `Expires=${expires}`);
+    assert.match(putUrl.searchParams.get("Signature") ?? "", /^[A-Za-z0-9+/]{27}=$/);
+
+    const withMd5 = await request(putUrl.href, {
+      method: "PUT",
+      body: content,
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-md5": "AAAAAAAAAAAAAAAAAAAAAA==",
+      },
+    });
+    assert.equal(withMd5.status, 403);
+    assert.match(withMd5.text, /<Code>SignatureDoesNotMatch<\/Code>/);
+    assert.match(
+      withMd5.text,
+      new RegExp(
+        `<StringToSign>PUT\nAAAAAAAAAAAAAAAAAAAAAA==\napplication/octet-stream\n${expires}\n/`,
+      ),
+    );
+    const withAmzHeader = await request(putUrl.href, {
+      method: "PUT",
+      body: content,
+      headers: { "content-type": "application/octet-stream", "x-amz-acl": "public-read" },
+    });
+    assert.equal(withAmzHeader.status, 403);
+    assert.match(withAmzHeader.text, /\nx-amz-acl:public-read\n\/fake-tooltool\/sha512\//);
+    const tampered = new URL(putUrl);
+    tampered.searchParams.set("Expires", String(expires + 3600));
+    assert.equal((await put(tampered.href, content)).status, 403);
+    const otherKey = new URL(putUrl);
+    otherKey.searchParams.set("AWSAccessKeyId", "AKIAOTHER");
+    assert.match((await put(otherKey.href, content)).text, /InvalidAccessKeyId/);
+
+    assert.equal((await put(putUrl.href, content)).status, 200);
+  });
+});
+
+Deno.test("uploadSignature v4 issues SigV4-shaped upload URLs, checked the same way", async () => {
+  await withServer({ clients, uploadExpiresSeconds: 1, uploadSignature: "v4" }, async (server) => {
+    const batch = await postBatch(server, uploader, { message: "m", files: { a: fileEntry() } });
+    const putUrl: string = batch.json.result.files.a.put_url;
+    const params = new URL(putUrl).searchParams;
+    assert.equal(params.get("X-Amz-SignedHeaders"), "content-type;host");
+    assert.equal(params.get("X-Amz-Expires"), "1");
+    assert.equal((await put(putUrl, content, "text/plain")).status, 403);
+    assert.equal((await put(putUrl, content)).status, 200);
+    await sleepPastExpiry(putUrl);
+    assert.match((await put(putUrl, content)).text, /Request has expired/);
+  });
+});
+
+Deno.test("clockOffsetSeconds moves the service's clock: URL expiry, storage's check and the Date header", async () => {
+  await withServer({ clients, clockOffsetSeconds: -300 }, async (server) => {
+    const batch = await postBatch(server, uploader, { message: "m", files: { a: fileEntry() } });
+    const serverDate = Date.parse(batch.headers.get("date") ?? "");
+    assert.ok(Math.abs(serverDate + 300_000 - Date.now()) < 3_000, `Date: ${serverDate}`);
+    const putUrl: string = batch.json.result.files.a.put_url;
+    assert.ok(urlExpiry(putUrl) < Date.now(), "by this machine's clock the URL has expired");
+    assert.equal((await put(putUrl, content)).status, 200, "storage goes by the service's clock");
   });
 });
 
