@@ -16,6 +16,7 @@ import {
   flaskText,
   unauthorizedPermissions,
   werkzeugError,
+  werkzeugResponse,
 } from "./responses.ts";
 import type { UrlSigner } from "./storage.ts";
 import {
@@ -330,7 +331,9 @@ async function uploadComplete(
     if (until > 0) {
       // Until the signed URL expires, the uploader could still replace the bytes, so they
       // cannot be trusted yet. Production adds a second against rounding and skew.
-      return flaskText("", 409, { "x-retry-after": String(1 + Math.floor(until / 1000)) });
+      return werkzeugResponse("", 409, {
+        "x-retry-after": String(1 + Math.floor(until / 1000)),
+      });
     }
     await context.store.verifyUpload(file);
   }

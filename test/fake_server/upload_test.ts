@@ -87,11 +87,15 @@ Deno.test("an upload goes batch, PUT, 409 until the URL expires, then 202 and th
     const early = await request(`${server.url}upload/complete/sha512/${digest}`);
     assert.equal(early.status, 409);
     assert.match(early.headers.get("x-retry-after") ?? "", /^[12]$/);
+    // A bare `werkzeug.Response`, which connexion passes through untouched.
+    assert.equal(early.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(early.text, "");
 
     await sleepPastExpiry(putUrl);
     const complete = await request(`${server.url}upload/complete/sha512/${digest}`);
     assert.equal(complete.status, 202);
     assert.equal(complete.text, '"{}"\n');
+    assert.equal(complete.headers.get("content-type"), "application/json");
 
     const location = (await request(`${server.url}sha512/${digest}`)).headers.get("location")!;
     assert.deepEqual((await request(location)).body, content);
