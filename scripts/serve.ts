@@ -29,6 +29,7 @@ const usage = `Usage: deno task serve [options]
   --upload-expires SECONDS        lifetime of signed upload URLs (default 60)
   --download-expires SECONDS      lifetime of signed download URLs (default 60)
   --no-anonymous-public-download  require download/public for public files too
+  --upload-signature v2|v4        how upload URLs are signed (default v2, as production)
   --fault JSON                    a fault rule, e.g. '{"kind":"status","status":500,"times":2}'
                                   (repeatable; more at runtime: POST /__control__/faults)
 `;
@@ -64,6 +65,7 @@ async function main(args: string[]): Promise<number> {
         "upload-expires": { type: "string" },
         "download-expires": { type: "string" },
         "no-anonymous-public-download": { type: "boolean" },
+        "upload-signature": { type: "string" },
         fault: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
@@ -87,6 +89,10 @@ async function main(args: string[]): Promise<number> {
     await Deno.mkdir(storageDir, { recursive: true });
     const uploadExpires = parseSeconds(values["upload-expires"], "--upload-expires");
     const downloadExpires = parseSeconds(values["download-expires"], "--download-expires");
+    const uploadSignature = values["upload-signature"];
+    if (uploadSignature !== undefined && uploadSignature !== "v2" && uploadSignature !== "v4") {
+      throw new TypeError(`Cannot use --upload-signature "${uploadSignature}": expected v2 or v4`);
+    }
     options = {
       port: parsePort(values.port, 8010, "--port"),
       storagePort: parsePort(values["storage-port"], 0, "--storage-port"),
@@ -95,6 +101,7 @@ async function main(args: string[]): Promise<number> {
       ...(uploadExpires === undefined ? {} : { uploadExpiresSeconds: uploadExpires }),
       ...(downloadExpires === undefined ? {} : { downloadExpiresSeconds: downloadExpires }),
       anonymousPublicDownload: !values["no-anonymous-public-download"],
+      ...(uploadSignature === undefined ? {} : { uploadSignature }),
     };
     faults = (values.fault ?? []).map((text) => parseFaultRule(JSON.parse(text)));
   } catch (error) {

@@ -143,8 +143,10 @@ export class ApiClient {
     throw await httpErrorFor(request.operation, request.target, this.displayName, response);
   }
 
-  /** Sends a request and parses a JSON answer. */
-  async requestJson(request: ApiRequest): Promise<{ status: number; body: unknown }> {
+  /** Sends a request and parses a JSON answer; `date` is the answer's `Date` header. */
+  async requestJson(
+    request: ApiRequest,
+  ): Promise<{ status: number; body: unknown; date: string | null }> {
     const response = await this.request(request);
     const limit = request.maxAnswerBytes ?? DEFAULT_MAX_JSON_BYTES;
     const { text, truncated } = await readBoundedText(response, limit);
@@ -159,7 +161,8 @@ export class ApiClient {
       );
     }
     try {
-      return { status: response.status, body: text === "" ? undefined : JSON.parse(text) };
+      const body = text === "" ? undefined : JSON.parse(text);
+      return { status: response.status, body, date: response.headers.get("date") };
     } catch {
       throw new NetworkError(
         `Cannot ${request.operation} "${request.target}" ${

@@ -416,8 +416,8 @@ async function sendItems(
       }
       const toPut: { item: UploadItem; url: URL; deadline: number }[] = [];
       for (const item of pending) {
-        const answers = item.records.map((record) => batch.files[record.filename]);
-        if (answers.some((answer) => answer === undefined)) {
+        const answer = batch.files[nameOf(item)];
+        if (answer === undefined) {
           const error = new ToolError(
             `Cannot upload "${
               nameOf(item)
@@ -427,7 +427,7 @@ async function sendItems(
           outcomes.set(item.digest, { status: "failed", verification: "none", error });
           continue;
         }
-        const putUrl = answers.find((answer) => answer?.put_url !== undefined)?.put_url;
+        const putUrl = answer.put_url;
         if (putUrl === undefined) {
           // (After a first round: someone else's upload of the same content completed.)
           progress.skip(item.size);
@@ -441,7 +441,9 @@ async function sendItems(
           outcomes.set(item.digest, { status: "failed", verification: "none", error: url });
           continue;
         }
-        const deadline = putUrlDeadline(url, batch.requestedAt, tuning.urlLifetimeMs);
+        const deadline = putUrlDeadline(url, batch.requestedAt, tuning.urlLifetimeMs, {
+          serverDate: batch.serverDate,
+        });
         toPut.push({ item, url, deadline });
       }
       if (round === 0 && toPut.length > 0) {
@@ -511,6 +513,8 @@ interface Batch {
   readonly base: URL;
   /** When the batch was sent (epoch ms): URLs were issued no earlier than this. */
   readonly requestedAt: number;
+  /** The service's clock when it answered (its `Date` header, epoch ms), if it said. */
+  readonly serverDate: number | undefined;
   readonly files: Readonly<Record<string, { readonly put_url?: string | undefined }>>;
 }
 
@@ -523,25 +527,24 @@ const BATCH_ANSWER_BYTES_PER_FILE = 32 * 1024;
 /** Step 2: one batch, on the current server or the next ones. */
 async function requestBatch(session: Session, items: readonly UploadItem[]): Promise<Batch> {
   const { ctx, tuning } = session;
+  // One entry per digest, under its first name: the service keeps one batch row per
+  // (file, batch) and answers 500 to a batch naming the same content twice. The other
+  // names stay in the manifest; see docs/upload.md.
   const files: Record<string, unknown> = {};
   for (const item of items) {
-    for (const record of item.records) {
-      files[record.filename] = {
-        size: item.size,
-        digest: item.digest,
-        algorithm: "sha512",
-        visibility: item.visibility,
-      };
-    }
+    files[nameOf(item)] = {
+      size: item.size,
+      digest: item.digest,
+      algorithm: "sha512",
+      visibility: item.visibility,
+    };
   }
-  const target = items.length === 1 && items[0]!.records.length === 1
-    ? nameOf(items[0]!)
-    : session.manifest;
+  const target = items.length === 1 ? nameOf(items[0]!) : session.manifest;
   for (let index = session.serverIndex;; index++) {
     const client = session.clients[index]!;
     const requestedAt = Date.now();
     try {
-      const { body } = await withRetries(
+      const { body, date } = await withRetries(
         () =>
           client.requestJson({
             method: "POST",
@@ -577,6 +580,7 @@ async function requestBatch(session: Session, items: readonly UploadItem[]): Pro
         server: client.displayName,
         base: withoutUserinfo(client.url("")),
         requestedAt,
+        serverDate: parseHttpDate(date),
         files: parsed.data.result.files,
       };
     } catch (error) {
@@ -613,18 +617,41 @@ function parsePutUrl(text: string, item: UploadItem, batch: Batch): URL | ToolEr
 }
 
 /**
- * When a signed upload URL stops working (epoch ms): `X-Amz-Expires` seconds after the
- * batch was requested (S3 SigV4; counted from our clock, so skew cannot make it later),
- * an absolute `Expires` (SigV2, CloudFront), or else `fallbackMs` after the request.
+ * When a signed upload URL stops working, on our clock (epoch ms): `X-Amz-Expires` seconds
+ * after the batch was requested (S3 SigV4; counted from our clock, so skew cannot make it
+ * later), an absolute `Expires` (S3 SigV2, what production issues; CloudFront), or else
+ * `fallbackMs` after the request. An absolute `Expires` is on the service's clock: when the
+ * batch answer's `Date` (`serverDate`) shows the clocks differ by more than its one-second
+ * resolution, the time left by the service's clock is counted from `requestedAt` instead,
+ * so a clock running ahead does not see every URL as expired on arrival.
  */
-export function putUrlDeadline(url: URL, requestedAt: number, fallbackMs: number): number {
+export function putUrlDeadline(
+  url: URL,
+  requestedAt: number,
+  fallbackMs: number,
+  options: { readonly serverDate?: number | undefined } = {},
+): number {
   const relative = url.searchParams.get("X-Amz-Expires");
   if (relative !== null && /^\d+$/.test(relative)) return requestedAt + Number(relative) * 1000;
   const absolute = url.searchParams.get("Expires");
   if (absolute !== null && /^\d+$/.test(absolute)) {
-    return Math.min(Number(absolute) * 1000, requestedAt + 7 * 24 * 3600_000);
+    const { serverDate } = options;
+    const skewed = serverDate !== undefined && Math.abs(serverDate - requestedAt) > CLOCK_SLACK_MS;
+    const deadline = skewed
+      ? requestedAt + Number(absolute) * 1000 - serverDate
+      : Number(absolute) * 1000;
+    return Math.min(deadline, requestedAt + 7 * 24 * 3600_000);
   }
   return requestedAt + fallbackMs;
+}
+
+/** Clocks closer than this are taken to agree: `Date` has whole seconds, plus the round trip. */
+const CLOCK_SLACK_MS = 2_000;
+
+function parseHttpDate(text: string | null): number | undefined {
+  if (text === null) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 type PutResult =
@@ -689,10 +716,20 @@ function checkSent(item: UploadItem, url: URL, sentDigest: Sha512 | null): void 
   });
 }
 
-/** Whether storage refused a PUT because its signed URL had expired. */
-function urlExpired(error: unknown, deadline: number): boolean {
+/**
+ * Whether storage refused a PUT because its signed URL had expired. Storage's own answer
+ * decides when it names an S3 error (`AccessDenied` "Request has expired" is the only
+ * expiry): any other code (`SignatureDoesNotMatch`, a plain `AccessDenied`...) is reported
+ * as it is, even if our clock says the URL is past its time. Only a 403 without an S3 error
+ * code (a proxy's page) falls back to our clock.
+ */
+export function urlExpired(error: unknown, deadline: number, now = Date.now()): boolean {
   if (!(error instanceof HttpError) || error.status !== 403) return false;
-  return /expired/i.test(error.problem?.detail ?? "") || Date.now() >= deadline;
+  const code = error.problem?.title;
+  if (code !== undefined && code !== "") {
+    return code === "AccessDenied" && /\bexpired\b/i.test(error.problem?.detail ?? "");
+  }
+  return now >= deadline;
 }
 
 /** An `HttpError` from a storage answer, with S3's `<Code>` and `<Message>`. */

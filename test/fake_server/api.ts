@@ -16,6 +16,7 @@ import {
   flaskText,
   unauthorizedPermissions,
   werkzeugError,
+  werkzeugResponse,
 } from "./responses.ts";
 import type { UrlSigner } from "./storage.ts";
 import {
@@ -330,7 +331,9 @@ async function uploadComplete(
     if (until > 0) {
       // Until the signed URL expires, the uploader could still replace the bytes, so they
       // cannot be trusted yet. Production adds a second against rounding and skew.
-      return flaskText("", 409, { "x-retry-after": String(1 + Math.floor(until / 1000)) });
+      return werkzeugResponse("", 409, {
+        "x-retry-after": String(1 + Math.floor(until / 1000)),
+      });
     }
     await context.store.verifyUpload(file);
   }
@@ -375,6 +378,8 @@ async function uploadBatch(
   // Production raises part-way through and its transaction rolls back, so nothing of a
   // rejected batch is kept: check every file before changing anything.
   const announced = new Map<string, { size: number; visibility: Visibility }>();
+  const named = new Set<string>();
+  let repeated = false;
   for (const [filename, info] of entries) {
     if (!("algorithm" in info) || !("digest" in info) || !("size" in info)) {
       // A KeyError in production.
@@ -385,6 +390,13 @@ async function uploadBatch(
     }
     const digest = info.digest as string;
     if (!isValidSha512(digest)) return werkzeugError(400, "Invalid sha512 digest");
+    // A second name for one digest adds a second BatchFile row with the same primary key
+    // (file_id, batch_id). The database refuses it when the session next flushes: at the
+    // next file's lookup (after its digest checks) or at commit. The IntegrityError is
+    // unhandled, so Flask answers its generic 500 and the transaction rolls back.
+    if (repeated) return werkzeugError(500);
+    repeated = named.has(digest);
+    named.add(digest);
     const existing = context.store.file(digest) ?? announced.get(digest);
     const visibility = info.visibility as Visibility;
     if (existing !== undefined && existing.visibility !== visibility) {
@@ -396,6 +408,8 @@ async function uploadBatch(
     }
     if (existing === undefined) announced.set(digest, { size: info.size as number, visibility });
   }
+
+  if (repeated) return werkzeugError(500);
 
   const now = context.now();
   const batchFiles: Record<string, string> = {};

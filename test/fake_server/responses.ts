@@ -189,6 +189,20 @@ export function flaskText(body: string, status = 200, headers: HeadersInit = {})
   return response;
 }
 
+/**
+ * A `werkzeug.Response` a handler built itself (`werkzeug.Response(status=409)`): werkzeug's
+ * default `text/plain; charset=utf-8`, not Flask's `text/html`; connexion passes it through.
+ */
+export function werkzeugResponse(
+  body: string,
+  status: number,
+  headers: HeadersInit = {},
+): Response {
+  const response = new Response(body, { status, headers });
+  response.headers.set("content-type", "text/plain; charset=utf-8");
+  return response;
+}
+
 function escapeXml(text: string): string {
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }

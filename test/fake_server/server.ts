@@ -61,10 +61,10 @@ import {
   type StatusFault,
 } from "./faults.ts";
 import { flaskJson, reasonPhrase, s3ErrorForStatus, werkzeugError } from "./responses.ts";
-import { handleStorage, UrlSigner } from "./storage.ts";
+import { handleStorage, type UploadSignature, UrlSigner } from "./storage.ts";
 import { FileStore, type Visibility } from "./store.ts";
 
-export type { ActiveFault, ClientConfig, FaultRule, ServerOrigin, Visibility };
+export type { ActiveFault, ClientConfig, FaultRule, ServerOrigin, UploadSignature, Visibility };
 export type {
   DropAfterFault,
   ExpiredRedirectFault,
@@ -95,6 +95,14 @@ export interface FakeServerOptions {
   downloadExpiresSeconds?: number;
   /** Production's ALLOW_ANONYMOUS_PUBLIC_DOWNLOAD (default true). */
   anonymousPublicDownload?: boolean;
+  /** How upload URLs are signed: `"v2"` (default, production's boto3) or `"v4"`. */
+  uploadSignature?: UploadSignature;
+  /**
+   * How far the service's clock is from this machine's, in seconds (default 0): URL expiry,
+   * storage's expiry check, `upload/complete` and the API's `Date` header use it. Hawk's
+   * timestamp check keeps the machine's clock (its 15 minutes of tolerance cover tests).
+   */
+  clockOffsetSeconds?: number;
 }
 
 /** One request as the server saw it, in arrival order. */
@@ -143,6 +151,8 @@ interface ServerState {
   readonly clients: Readonly<Record<string, ClientConfig>>;
   readonly requests: RecordedRequest[];
   readonly closing: AbortSignal;
+  /** The service's clock (see `clockOffsetSeconds`). */
+  readonly now: () => number;
   readonly options: Required<
     Pick<
       FakeServerOptions,
@@ -175,10 +185,11 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
   const state: ServerState = {
     store,
     faults,
-    signer: new UrlSigner(storageUrl),
+    signer: new UrlSigner(storageUrl, { uploadSignature: options.uploadSignature ?? "v2" }),
     clients: options.clients ?? {},
     requests,
     closing: closing.signal,
+    now: () => Date.now() + (options.clockOffsetSeconds ?? 0) * 1000,
     options: {
       uploadExpiresSeconds: options.uploadExpiresSeconds ?? 60,
       downloadExpiresSeconds: options.downloadExpiresSeconds ?? 60,
@@ -304,7 +315,7 @@ async function serveStorage(request: Request, state: ServerState): Promise<Respo
     ({ response, bodyStart } = await handleStorage(request, url, {
       store: state.store,
       signer: state.signer,
-      now: Date.now,
+      now: state.now,
     }));
   } catch (error) {
     console.error("fake storage: internal error:", error);
@@ -334,6 +345,8 @@ async function serveApi(request: Request, state: ServerState): Promise<Response>
     }
   }
   entry.status = response.status;
+  // What a client can learn the service's clock from (production's is its own).
+  response.headers.set("date", new Date(state.now()).toUTCString());
   return shape(response, target, 0, state);
 }
 
@@ -382,7 +395,7 @@ function answerApi(
   return handleApi({ method: request.method.toUpperCase(), url, authenticate }, {
     store: state.store,
     signer: state.signer,
-    now: Date.now,
+    now: state.now,
     uploadExpiresSeconds: state.options.uploadExpiresSeconds,
     downloadExpiresSeconds: state.options.downloadExpiresSeconds,
     anonymousPublicDownload: state.options.anonymousPublicDownload,

@@ -2,12 +2,20 @@
  * The S3 stand-in: signed, expiring URLs for one bucket, served on their own port so that a
  * download redirect crosses origins as it does in production.
  *
- * URLs look like S3 SigV4 presigned URLs (`X-Amz-Date`, `X-Amz-Expires`,
- * `X-Amz-SignedHeaders`, `X-Amz-Signature`) but are signed with a per-server secret. What a
- * client can observe follows S3: an `Authorization` header next to query authentication is
- * 400 InvalidArgument, a tampered URL 403 SignatureDoesNotMatch, an expired one 403
- * AccessDenied "Request has expired", a PUT without Content-Length 411, a missing key 404
- * NoSuchKey, Range gives 206 or 416 InvalidRange.
+ * Upload URLs are, by default, what production's boto3 `generate_presigned_url("put_object",
+ * ContentType="application/octet-stream")` gives for its regions: S3 query-string SigV2
+ * (`AWSAccessKeyId`, `Signature`, an absolute `Expires` epoch, `content-type` echoed in the
+ * query). The signature is checked as S3 does, HMAC-SHA1 over the method, the request's own
+ * Content-MD5 and Content-Type headers, Expires, its x-amz-* headers and the bucket-qualified
+ * resource, so a client that adds or changes one of those headers is refused. `uploadSignature:
+ * "v4"` issues SigV4-shaped URLs instead (`X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`,
+ * `X-Amz-Signature`, signed with a per-server secret but not with SigV4's key derivation);
+ * download URLs always have that shape (production's go through CloudFront, not reproduced).
+ *
+ * What a client can observe follows S3: an `Authorization` header next to query
+ * authentication is 400 InvalidArgument, a tampered URL 403 SignatureDoesNotMatch, an expired
+ * one 403 AccessDenied "Request has expired", a PUT without Content-Length 411, a missing key
+ * 404 NoSuchKey, Range gives 206 or 416 InvalidRange.
  *
  * @module
  */
@@ -19,15 +27,36 @@ import { s3Error } from "./responses.ts";
 /** The most S3 takes in one PUT. */
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
 
+/** The bucket SigV2 signs over (its canonical resource is `/<bucket>/<key>`). */
+const BUCKET = "fake-tooltool";
+
+/** The access key id SigV2 URLs carry (shaped like an AWS one; not a secret). */
+const ACCESS_KEY_ID = "AKIAFAKETOOLTOOL0000";
+
+/** What boto3 signs a presigned PUT for: the service passes this ContentType. */
+const PUT_CONTENT_TYPE = "application/octet-stream";
+
+/** How upload URLs are signed: production's S3 query-string SigV2, or SigV4-shaped. */
+export type UploadSignature = "v2" | "v4";
+
+const signatureMismatch =
+  "The request signature we calculated does not match the signature you provided. " +
+  "Check your key and signing method.";
+
 /** Signs and checks storage URLs. */
 export class UrlSigner {
   readonly #secret: string;
   readonly #base: string;
+  readonly #uploadSignature: UploadSignature;
 
   /** `base` is the storage origin with a trailing slash. */
-  constructor(base: string, secret: string = crypto.randomUUID()) {
+  constructor(
+    base: string,
+    options: { secret?: string; uploadSignature?: UploadSignature } = {},
+  ) {
     this.#base = base;
-    this.#secret = secret;
+    this.#secret = options.secret ?? crypto.randomUUID();
+    this.#uploadSignature = options.uploadSignature ?? "v2";
   }
 
   /**
@@ -41,9 +70,105 @@ export class UrlSigner {
     issuedAt: number,
     expiresSeconds: number,
   ): { url: string; expires: number } {
-    // X-Amz-Date has whole seconds. Rounding up rather than down keeps the lifetime at
-    // least what was asked, so tests with one-second URLs are not flaky.
+    // Both forms have whole seconds. Rounding up rather than down keeps the lifetime at
+    // least what was asked (boto3 rounds down), so tests with one-second URLs are not flaky.
     const issuedSecond = Math.ceil(issuedAt / 1000) * 1000;
+    if (method === "PUT" && this.#uploadSignature === "v2") {
+      return this.#signV2(method, digest, issuedSecond / 1000 + expiresSeconds);
+    }
+    return this.#signV4(method, digest, issuedSecond, expiresSeconds);
+  }
+
+  /** Checks a request against its URL's signature; returns an S3 error response, or undefined. */
+  check(request: Request, url: URL, now: number): Response | undefined {
+    const params = url.searchParams;
+    if (
+      !params.has("X-Amz-Algorithm") && (params.has("AWSAccessKeyId") || params.has("Signature"))
+    ) {
+      return this.#checkV2(request, url, now);
+    }
+    return this.#checkV4(request, url, now);
+  }
+
+  #signV2(method: string, digest: string, expires: number): { url: string; expires: number } {
+    const toSign = stringToSignV2(method, "", PUT_CONTENT_TYPE, String(expires), "", digest);
+    // botocore's order: the credentials, then the signed headers it moved into the query.
+    const query = new URLSearchParams({
+      AWSAccessKeyId: ACCESS_KEY_ID,
+      Signature: this.#hmacSha1(toSign),
+      "content-type": PUT_CONTENT_TYPE,
+      Expires: String(expires),
+    });
+    return { url: `${this.#base}sha512/${digest}?${query}`, expires: expires * 1000 };
+  }
+
+  #checkV2(request: Request, url: URL, now: number): Response | undefined {
+    const params = url.searchParams;
+    const accessKeyId = params.get("AWSAccessKeyId");
+    const signature = params.get("Signature");
+    const expires = params.get("Expires");
+    if (accessKeyId === null || signature === null || expires === null) {
+      return s3Error(
+        403,
+        "AccessDenied",
+        "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters",
+      );
+    }
+    if (!/^\d+$/.test(expires)) {
+      return s3Error(
+        403,
+        "AccessDenied",
+        `Invalid date (should be seconds since epoch): ${expires}`,
+      );
+    }
+    if (accessKeyId !== ACCESS_KEY_ID) {
+      return s3Error(
+        403,
+        "InvalidAccessKeyId",
+        "The AWS Access Key Id you provided does not exist in our records.",
+        { AWSAccessKeyId: accessKeyId },
+      );
+    }
+    const expiry = Number(expires) * 1000;
+    if (now > expiry) {
+      return s3Error(403, "AccessDenied", "Request has expired", {
+        Expires: new Date(expiry).toISOString(),
+        ServerTime: new Date(now).toISOString(),
+      });
+    }
+    const match = /^\/sha512\/([^/]+)$/.exec(url.pathname);
+    // S3 signs the verb and reads Content-MD5 and Content-Type from the request itself, not
+    // from the query (boto3's `content-type` parameter there is only informative).
+    const toSign = stringToSignV2(
+      request.method.toUpperCase(),
+      request.headers.get("content-md5")?.trim() ?? "",
+      request.headers.get("content-type")?.trim() ?? "",
+      expires,
+      canonicalAmzHeaders(request.headers),
+      match?.[1] ?? "",
+    );
+    if (!sameText(this.#hmacSha1(toSign), signature)) {
+      return s3Error(403, "SignatureDoesNotMatch", signatureMismatch, {
+        AWSAccessKeyId: accessKeyId,
+        StringToSign: toSign,
+        SignatureProvided: signature,
+        StringToSignBytes: [...new TextEncoder().encode(toSign)]
+          .map((byte) => byte.toString(16).padStart(2, "0")).join(" "),
+      });
+    }
+    return undefined;
+  }
+
+  #hmacSha1(text: string): string {
+    return createHmac("sha1", this.#secret).update(text).digest("base64");
+  }
+
+  #signV4(
+    method: string,
+    digest: string,
+    issuedSecond: number,
+    expiresSeconds: number,
+  ): { url: string; expires: number } {
     const amzDate = new Date(issuedSecond).toISOString()
       .replaceAll("-", "").replaceAll(":", "").replace(/\.\d{3}/, "");
     const signedHeaders = method === "PUT" ? "content-type;host" : "host";
@@ -55,13 +180,13 @@ export class UrlSigner {
       "X-Amz-Expires": String(expiresSeconds),
       "X-Amz-SignedHeaders": signedHeaders,
     });
-    const signature = this.#signature(
+    const signature = this.#signatureV4(
       method,
       path,
       amzDate,
       String(expiresSeconds),
       signedHeaders,
-      method === "PUT" ? "application/octet-stream" : "",
+      method === "PUT" ? PUT_CONTENT_TYPE : "",
     );
     query.set("X-Amz-Signature", signature);
     return {
@@ -70,8 +195,7 @@ export class UrlSigner {
     };
   }
 
-  /** Checks a request against its URL's signature; returns an S3 error response, or undefined. */
-  check(request: Request, url: URL, now: number): Response | undefined {
+  #checkV4(request: Request, url: URL, now: number): Response | undefined {
     const params = url.searchParams;
     const amzDate = params.get("X-Amz-Date");
     const expires = params.get("X-Amz-Expires");
@@ -101,7 +225,7 @@ export class UrlSigner {
     const contentType = signedHeaders.split(";").includes("content-type")
       ? (request.headers.get("content-type") ?? "").trim()
       : "";
-    const expected = this.#signature(
+    const expected = this.#signatureV4(
       method,
       url.pathname,
       amzDate,
@@ -109,20 +233,13 @@ export class UrlSigner {
       signedHeaders,
       contentType,
     );
-    const left = new TextEncoder().encode(expected);
-    const right = new TextEncoder().encode(signature);
-    if (left.length !== right.length || !timingSafeEqual(left, right)) {
-      return s3Error(
-        403,
-        "SignatureDoesNotMatch",
-        "The request signature we calculated does not match the signature you provided. " +
-          "Check your key and signing method.",
-      );
+    if (!sameText(expected, signature)) {
+      return s3Error(403, "SignatureDoesNotMatch", signatureMismatch);
     }
     return undefined;
   }
 
-  #signature(
+  #signatureV4(
     method: string,
     path: string,
     amzDate: string,
@@ -134,6 +251,32 @@ export class UrlSigner {
       .update([method, path, amzDate, expires, signedHeaders, contentType].join("\n"))
       .digest("hex");
   }
+}
+
+/** S3's SigV2 string to sign for query-string authentication (`Expires` in place of Date). */
+function stringToSignV2(
+  method: string,
+  contentMd5: string,
+  contentType: string,
+  expires: string,
+  amzHeaders: string,
+  digest: string,
+): string {
+  return `${method}\n${contentMd5}\n${contentType}\n${expires}\n${amzHeaders}/${BUCKET}/sha512/${digest}`;
+}
+
+/** SigV2's CanonicalizedAmzHeaders: every `x-amz-*` header, lowercased, sorted, one a line. */
+function canonicalAmzHeaders(headers: Headers): string {
+  return [...headers.entries()]
+    .filter(([name]) => name.startsWith("x-amz-"))
+    .sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+    .map(([name, value]) => `${name}:${value.trim()}\n`).join("");
+}
+
+function sameText(expected: string, given: string): boolean {
+  const left = new TextEncoder().encode(expected);
+  const right = new TextEncoder().encode(given);
+  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 function parseAmzDate(text: string): number | undefined {

@@ -63,9 +63,14 @@ export function sign(
 /** Scope prefix of the service. */
 export const SCOPE = "project:releng:services/tooltool/api";
 
-/** When a signed storage URL expires (epoch ms), from its X-Amz-Date and X-Amz-Expires. */
+/**
+ * When a signed storage URL expires (epoch ms): SigV2's absolute `Expires`, or SigV4's
+ * X-Amz-Date plus X-Amz-Expires.
+ */
 export function urlExpiry(signedUrl: string): number {
   const params = new URL(signedUrl).searchParams;
+  const absolute = params.get("Expires");
+  if (absolute !== null) return Number(absolute) * 1000;
   const date = params.get("X-Amz-Date") ?? "";
   const iso = date.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, "$1-$2-$3T$4:$5:$6Z");
   return Date.parse(iso) + Number(params.get("X-Amz-Expires")) * 1000;

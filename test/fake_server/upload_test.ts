@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { calculatePayloadHash, type TaskclusterCredentials } from "../../src/transport/hawk.ts";
 import type { FakeServer } from "./server.ts";
-import { bytes, request, SCOPE, sha512, sign, sleepPastExpiry, withServer } from "./test_util.ts";
+import {
+  bytes,
+  request,
+  SCOPE,
+  sha512,
+  sign,
+  sleepPastExpiry,
+  urlExpiry,
+  withServer,
+} from "./test_util.ts";
 
 const uploader: TaskclusterCredentials = { clientId: "uploader", accessToken: "up-token" };
 const publicOnly: TaskclusterCredentials = { clientId: "public-only", accessToken: "po-token" };
@@ -78,11 +87,15 @@ Deno.test("an upload goes batch, PUT, 409 until the URL expires, then 202 and th
     const early = await request(`${server.url}upload/complete/sha512/${digest}`);
     assert.equal(early.status, 409);
     assert.match(early.headers.get("x-retry-after") ?? "", /^[12]$/);
+    // A bare `werkzeug.Response`, which connexion passes through untouched.
+    assert.equal(early.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(early.text, "");
 
     await sleepPastExpiry(putUrl);
     const complete = await request(`${server.url}upload/complete/sha512/${digest}`);
     assert.equal(complete.status, 202);
     assert.equal(complete.text, '"{}"\n');
+    assert.equal(complete.headers.get("content-type"), "application/json");
 
     const location = (await request(`${server.url}sha512/${digest}`)).headers.get("location")!;
     assert.deepEqual((await request(location)).body, content);
@@ -166,6 +179,36 @@ Deno.test("POST /upload rejects batches as production does", async () => {
       assert.equal(response.json.error.title, `${status} Bad Request: ${detail}`, what);
     }
     assert.equal(server.requests.filter((r) => r.clientId === "uploader").length, cases.length);
+  });
+});
+
+Deno.test("POST /upload answers 500 and keeps nothing for a batch naming one digest twice, as production", async () => {
+  await withServer({ clients }, async (server) => {
+    const twice = await postBatch(server, uploader, {
+      message: "m",
+      files: { "a.txt": fileEntry(), "b.txt": fileEntry() },
+    });
+    assert.equal(twice.status, 500);
+    assert.equal(twice.headers.get("content-type"), "application/json");
+    assert.equal(twice.json.error.status, 500);
+    assert.match(twice.json.error.name, /^500 Internal Server Error: The server encountered/);
+    assert.equal((await request(`${server.url}file/sha512/${digest}`)).status, 404);
+
+    // The refusal comes when the session flushes, after the next file's own digest checks.
+    const thenBad = await postBatch(server, uploader, {
+      message: "m",
+      files: { "a.txt": fileEntry(), "b.txt": fileEntry(), c: fileEntry({ digest: "nope" }) },
+    });
+    assert.equal(thenBad.status, 400);
+    assert.equal(thenBad.json.error.detail, "Invalid sha512 digest");
+
+    // Already stored makes no difference: the batch row is what is repeated.
+    await server.addFile(content);
+    const stored = await postBatch(server, uploader, {
+      message: "m",
+      files: { "a.txt": fileEntry(), "b.txt": fileEntry() },
+    });
+    assert.equal(stored.status, 500);
   });
 });
 
@@ -264,6 +307,79 @@ Deno.test("PUT to the upload URL needs the signed Content-Type, a Content-Length
     const late = await put(putUrl, content);
     assert.equal(late.status, 403);
     assert.match(late.text, /Request has expired/);
+  });
+});
+
+Deno.test("upload URLs are S3 query-string SigV2, signed over method, Content-MD5, Content-Type, Expires and x-amz headers", async () => {
+  await withServer({ clients, uploadExpiresSeconds: 60 }, async (server) => {
+    const before = Math.floor(Date.now() / 1000);
+    const batch = await postBatch(server, uploader, { message: "m", files: { a: fileEntry() } });
+    const putUrl = new URL(batch.json.result.files.a.put_url);
+    assert.deepEqual(
+      [...putUrl.searchParams.keys()],
+      ["AWSAccessKeyId", "Signature", "content-type", "Expires"],
+    );
+    assert.equal(putUrl.searchParams.get("content-type"), "application/octet-stream");
+    const expires = Number(putUrl.searchParams.get("Expires"));
+    assert.ok(expires >= before + 60 && expires <= before + 62, `Expires=${expires}`);
+    assert.match(putUrl.searchParams.get("Signature") ?? "", /^[A-Za-z0-9+/]{27}=$/);
+
+    const withMd5 = await request(putUrl.href, {
+      method: "PUT",
+      body: content,
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-md5": "AAAAAAAAAAAAAAAAAAAAAA==",
+      },
+    });
+    assert.equal(withMd5.status, 403);
+    assert.match(withMd5.text, /<Code>SignatureDoesNotMatch<\/Code>/);
+    assert.match(
+      withMd5.text,
+      new RegExp(
+        `<StringToSign>PUT\nAAAAAAAAAAAAAAAAAAAAAA==\napplication/octet-stream\n${expires}\n/`,
+      ),
+    );
+    const withAmzHeader = await request(putUrl.href, {
+      method: "PUT",
+      body: content,
+      headers: { "content-type": "application/octet-stream", "x-amz-acl": "public-read" },
+    });
+    assert.equal(withAmzHeader.status, 403);
+    assert.match(withAmzHeader.text, /\nx-amz-acl:public-read\n\/fake-tooltool\/sha512\//);
+    const tampered = new URL(putUrl);
+    tampered.searchParams.set("Expires", String(expires + 3600));
+    assert.equal((await put(tampered.href, content)).status, 403);
+    const otherKey = new URL(putUrl);
+    otherKey.searchParams.set("AWSAccessKeyId", "AKIAOTHER");
+    assert.match((await put(otherKey.href, content)).text, /InvalidAccessKeyId/);
+
+    assert.equal((await put(putUrl.href, content)).status, 200);
+  });
+});
+
+Deno.test("uploadSignature v4 issues SigV4-shaped upload URLs, checked the same way", async () => {
+  await withServer({ clients, uploadExpiresSeconds: 1, uploadSignature: "v4" }, async (server) => {
+    const batch = await postBatch(server, uploader, { message: "m", files: { a: fileEntry() } });
+    const putUrl: string = batch.json.result.files.a.put_url;
+    const params = new URL(putUrl).searchParams;
+    assert.equal(params.get("X-Amz-SignedHeaders"), "content-type;host");
+    assert.equal(params.get("X-Amz-Expires"), "1");
+    assert.equal((await put(putUrl, content, "text/plain")).status, 403);
+    assert.equal((await put(putUrl, content)).status, 200);
+    await sleepPastExpiry(putUrl);
+    assert.match((await put(putUrl, content)).text, /Request has expired/);
+  });
+});
+
+Deno.test("clockOffsetSeconds moves the service's clock: URL expiry, storage's check and the Date header", async () => {
+  await withServer({ clients, clockOffsetSeconds: -300 }, async (server) => {
+    const batch = await postBatch(server, uploader, { message: "m", files: { a: fileEntry() } });
+    const serverDate = Date.parse(batch.headers.get("date") ?? "");
+    assert.ok(Math.abs(serverDate + 300_000 - Date.now()) < 3_000, `Date: ${serverDate}`);
+    const putUrl: string = batch.json.result.files.a.put_url;
+    assert.ok(urlExpiry(putUrl) < Date.now(), "by this machine's clock the URL has expired");
+    assert.equal((await put(putUrl, content)).status, 200, "storage goes by the service's clock");
   });
 });
 
