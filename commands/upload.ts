@@ -1,8 +1,8 @@
 import type { CommandFunction } from "./options.ts";
-import { finishUpload, uploadManifest } from "../src/workflows/upload.ts";
+import { finishUpload, uploadManifest } from "../src/workflows/upload/run.ts";
 
 /**
- * `upload`: sends the manifest's files to the server (see `src/workflows/upload.ts`).
+ * `upload`: sends the manifest's files to the server (see `src/workflows/upload/run.ts`).
  * `TOOLTOOL_HEARTBEAT_MS` (as for `fetch`) sets how often a log hears about the wait for
  * verification (default 10000).
  */

@@ -17,7 +17,7 @@ import {
 import type { Context } from "../src/context.ts";
 import { memoryOutput } from "../src/output.ts";
 import { putFile } from "../src/transport/storage_put.ts";
-import { uploadManifest } from "../src/workflows/upload.ts";
+import { uploadManifest } from "../src/workflows/upload/run.ts";
 import { randomBytes } from "./helpers/data.ts";
 
 const UPLOADER = { clientId: "uploader", accessToken: "uploader-SECRET-token" };

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { s3ErrorFields, s3ErrorSummary } from "./s3_error.ts";
 import { formatWait } from "../format.ts";
 import { createSha512, type Sha512Hasher } from "../digest.ts";
 import {
@@ -33,7 +34,7 @@ import {
 } from "../errors.ts";
 import { withoutUserinfo } from "../display.ts";
 import { describeFsError } from "../fs_error.ts";
-import { clipText, MAX_ERROR_BODY_BYTES, readBoundedText } from "../bounded_read.ts";
+import { MAX_ERROR_BODY_BYTES, readBoundedText } from "../bounded_read.ts";
 import { followableUrl, MAX_STORAGE_REDIRECTS } from "./url_policy.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF, parseRetryAfter, retryDelayMs } from "./retry.ts";
 import { sleep } from "../sleep.ts";
@@ -442,13 +443,7 @@ async function storageError(
   response: Response,
 ): Promise<StorageHttpError> {
   const { text } = await readBoundedText(response, MAX_ERROR_BODY_BYTES);
-  const field = (name: string) => {
-    const value = new RegExp(`<${name}>([^<]*)</${name}>`).exec(text)?.[1];
-    return value === undefined ? undefined : clipText(value);
-  };
-  const code = field("Code");
-  const message = field("Message");
-  const detail = [code, message].filter((part) => part !== undefined && part !== "").join(": ");
+  const detail = s3ErrorSummary(s3ErrorFields(text));
   const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
   return new StorageHttpError(
     `Cannot fetch "${filename}" from ${origin}: storage returned ${status}${

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { formatBytes, putUrlDeadline, storageError, urlExpired } from "./upload.ts";
+import { putUrlDeadline, storageError, urlExpired } from "./upload/put.ts";
+import { formatBytes } from "../format.ts";
 
 Deno.test("putUrlDeadline() reads X-Amz-Expires from our clock, or falls back", () => {
   const at = 1_000_000;
