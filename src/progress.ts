@@ -16,6 +16,7 @@ export type FileState =
   | "checking"
   | "waiting"
   | "downloading"
+  | "uploading"
   | "placing"
   | "unpacking"
   | "done"
@@ -136,7 +137,9 @@ export class ProgressModel {
     const now = this.#now();
     this.#meter.sample(now, this.#received);
     for (const file of this.files) {
-      if (file.state === "downloading") file.meter.sample(now, file.received);
+      if (file.state === "downloading" || file.state === "uploading") {
+        file.meter.sample(now, file.received);
+      }
     }
   }
 
@@ -183,7 +186,8 @@ function percent(part: number, whole: number): string {
 
 function describeFile(file: FileProgress): string {
   switch (file.state) {
-    case "downloading": {
+    case "downloading":
+    case "uploading": {
       const attempt = file.attempt > 1 ? `, attempt ${file.attempt}` : "";
       const rate = file.meter.rate();
       const eta = rate !== undefined && rate > 0

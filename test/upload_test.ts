@@ -737,7 +737,9 @@ Deno.test("uploadManifest() on a terminal keeps the verification wait on one liv
       tuning: { minCompleteRetryMs: 10 },
     }, ctx);
     assert.equal(report.files[0]?.verification, "requested");
-    const lines = waitLines(stderr());
+    // The upload's live frame is cleared (cursor codes) before the wait's first line.
+    const cursorCodes = new RegExp(String.raw`^(\u001b\[[0-9;]*[A-Za-z])+`);
+    const lines = waitLines(stderr()).map((line) => line.replace(cursorCodes, ""));
     // The first line, then live updates redrawn in place (\r), never new lines.
     assert.match(lines[0] ?? "", /^Waiting for the server to verify 1 file: /);
     const finished = lines.slice(1).map((line) => line.split("\r").at(-1));

@@ -1,68 +1,67 @@
 /**
- * The upload's byte count as the user sees it: a live line on a terminal, a line every 10 s
- * in a log.
+ * The upload's progress, on the display every command shares (`progress.ts`): a live frame
+ * on a terminal, a heartbeat line in a log. This adapter counts a PUT's bytes into its file
+ * and takes them back when a try fails.
  *
  * @module
  */
 
-import { formatBytes } from "../../format.ts";
 import type { Output } from "../../output.ts";
+import {
+  chooseRenderer,
+  type FileProgress,
+  ProgressModel,
+  type ProgressRenderer,
+} from "../../progress.ts";
 
-/** Bytes sent, rendered as a live line on a terminal and a line every 10 s otherwise. */
+/** Bytes sent per file, shown as they go; `log` prints without tearing the display. */
 export class UploadProgress {
-  readonly #output: Output;
-  readonly #total: number;
-  readonly #live: boolean;
-  readonly #started = performance.now();
-  #done = 0;
-  #lastRender = 0;
-  #lineShown = false;
+  readonly #model = new ProgressModel();
+  readonly #renderer: ProgressRenderer;
 
-  constructor(output: Output, total: number) {
-    this.#output = output;
-    this.#total = total;
-    this.#live = output.stderrIsTerminal && output.verbosity !== "quiet";
-    this.#lastRender = performance.now();
+  constructor(output: Output, options: { readonly heartbeatMs: number }) {
+    this.#renderer = chooseRenderer(this.#model, output, options);
+    this.#renderer.start();
   }
 
-  /** Counts bytes sent (negative when a failed try is taken back). */
-  add(bytes: number): void {
-    this.#done += bytes;
-    const now = performance.now();
-    if (now - this.#lastRender < (this.#live ? 200 : 10_000)) return;
-    this.#lastRender = now;
-    const seconds = (now - this.#started) / 1000;
-    const rate = seconds > 0 ? this.#done / seconds : 0;
-    const percent = this.#total > 0 ? Math.floor(100 * this.#done / this.#total) : 100;
-    const line = `Uploading: ${formatBytes(this.#done)} of ${
-      formatBytes(this.#total)
-    } (${percent}%), ${formatBytes(rate)}/s`;
-    if (this.#live) {
-      this.#output.writeStderr(`\r\x1b[K${line}`);
-      this.#lineShown = true;
-    } else {
-      this.#output.info(line);
+  readonly #files = new Map<string, FileProgress>();
+
+  /** Starts showing a file's PUT (the same line again when a new URL is tried). */
+  start(name: string, size: number): FileProgress {
+    let file = this.#files.get(name);
+    if (file === undefined) {
+      file = this.#model.add(name, size);
+      this.#files.set(name, file);
     }
+    this.#model.setState(file, "uploading");
+    this.#renderer.refresh();
+    return file;
   }
 
-  /** Counts a file that needs no upload. */
-  skip(bytes: number): void {
-    this.#done += bytes;
+  /** Counts bytes sent for `file`. */
+  sent(file: FileProgress, bytes: number): void {
+    this.#model.received(file, bytes);
+    this.#model.setPosition(file, file.position + bytes);
   }
 
-  /** Prints a message without tearing the live line. */
+  /** A failed try: its bytes no longer count. */
+  restart(file: FileProgress): void {
+    this.#model.setPosition(file, 0);
+  }
+
+  /** The file is sent, given up on, or back in the queue (its URL expired: a new batch). */
+  finish(file: FileProgress, state: "done" | "failed" | "queued"): void {
+    this.#model.setState(file, state);
+    this.#renderer.refresh();
+  }
+
+  /** Prints a message without tearing the live display. */
   log(print: () => void): void {
-    this.#clear();
-    print();
+    this.#renderer.print(print);
   }
 
+  /** Stops the display. */
   done(): void {
-    this.#clear();
-  }
-
-  #clear(): void {
-    if (!this.#lineShown) return;
-    this.#output.writeStderr("\r\x1b[K");
-    this.#lineShown = false;
+    this.#renderer.stop();
   }
 }

@@ -67,32 +67,37 @@ export async function putWithRetries(
   progress: UploadProgress,
 ): Promise<PutResult> {
   const { ctx, tuning } = session;
+  const file = progress.start(nameOf(item), item.size);
   for (let attempt = 0;; attempt++) {
-    let sent = 0;
     try {
       const answer = await session.put(url, item.path, item.size, {
         target: nameOf(item),
         signal: ctx.signal,
         stallTimeoutMs: tuning.stallTimeoutMs,
-        onBytes: (count) => {
-          sent += count;
-          progress.add(count);
-        },
+        onBytes: (count) => progress.sent(file, count),
       });
       if (answer.status >= 200 && answer.status < 300) {
         checkSent(item, url, answer.sentDigest);
+        progress.finish(file, "done");
         return { kind: "done" };
       }
       throw storageError(nameOf(item), url, answer);
     } catch (error) {
-      progress.add(-sent);
+      progress.restart(file);
       ctx.signal.throwIfAborted();
-      if (urlExpired(error, deadline)) return { kind: "expired", error };
+      if (urlExpired(error, deadline)) {
+        progress.finish(file, "queued");
+        return { kind: "expired", error };
+      }
       if (!isRetriable(error) || attempt + 1 >= tuning.putAttempts) {
+        progress.finish(file, "failed");
         return { kind: "failed", error };
       }
       const delay = retryDelayMs(error, attempt, tuning.backoff);
-      if (Date.now() + delay > deadline - tuning.urlMarginMs) return { kind: "expired", error };
+      if (Date.now() + delay > deadline - tuning.urlMarginMs) {
+        progress.finish(file, "queued");
+        return { kind: "expired", error };
+      }
       progress.log(() => ctx.output.warn(retryMessage(error, delay)));
       await sleep(delay, ctx.signal);
     }

@@ -157,7 +157,7 @@ async function sendItems(
   outcomes: Map<Sha512, ItemOutcome>,
 ): Promise<void> {
   const { ctx, tuning } = session;
-  const progress = new UploadProgress(ctx.output, items.reduce((sum, item) => sum + item.size, 0));
+  const progress = new UploadProgress(ctx.output, { heartbeatMs: tuning.heartbeatMs });
   let pending = [...items];
   let lastExpiry: unknown;
   try {
@@ -202,7 +202,6 @@ async function sendItems(
         const putUrl = answer.put_url;
         if (putUrl === undefined) {
           // (After a first round: someone else's upload of the same content completed.)
-          progress.skip(item.size);
           progress.log(() => ctx.output.info(`"${nameOf(item)}" is already on the server`));
           outcomes.set(item.digest, { status: "present", verification: "none" });
           continue;
