@@ -13,9 +13,7 @@
 
 import { readBoundedFile, UnreadableFileError } from "../bounded_read.ts";
 import { CredentialsError } from "../errors.ts";
-import { calculatePayloadHash, hawkHeader, type TaskclusterCredentials } from "./hawk.ts";
-
-export { calculatePayloadHash };
+import { hawkHeader, type TaskclusterCredentials } from "./hawk.ts";
 
 /** The credentials a command runs with. `source` says where they came from, for `-v`. */
 export type Credentials =
