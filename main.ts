@@ -29,6 +29,7 @@ const COMMANDS: Record<CommandName, () => Promise<CommandFunction>> = {
     import("./commands/change_visibility.ts").then((m) => m.changeVisibilityCommand),
   delete: () => import("./commands/delete.ts").then((m) => m.deleteCommand),
   check: () => import("./commands/check.ts").then((m) => m.checkCommand),
+  whoami: () => import("./commands/whoami.ts").then((m) => m.whoamiCommand),
   version: () => import("./commands/version.ts").then((m) => m.versionCommand),
 };
 

@@ -24,6 +24,7 @@ export const COMMAND_SUMMARIES = {
   "change-visibility": ["", "set the visibility (--visibility) of the file with --digest"],
   delete: ["", "delete the stored instances of the file with --digest"],
   check: ["", "probe a ToolTool server's health for operators"],
+  whoami: ["", "show the clientId and ToolTool scopes the server sees, or anonymous"],
   version: ["", "print this program's version"],
 } as const satisfies Record<string, readonly [string, string]>;
 
@@ -62,7 +63,14 @@ export interface OptionDeclaration {
   readonly commands: "every" | readonly CommandName[];
 }
 
-const NETWORK: readonly CommandName[] = ["fetch", "upload", "change-visibility", "delete", "check"];
+const NETWORK: readonly CommandName[] = [
+  "fetch",
+  "upload",
+  "change-visibility",
+  "delete",
+  "check",
+  "whoami",
+];
 
 /** Every option, in the order `--help` lists them. */
 export const OPTIONS: readonly OptionDeclaration[] = [
@@ -174,7 +182,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     value: "file",
     description: "Taskcluster credentials (JSON) or a bearer token",
     legacy: true,
-    commands: ["fetch", "upload", "change-visibility", "delete"],
+    commands: ["fetch", "upload", "change-visibility", "delete", "whoami"],
   },
   {
     long: "json",

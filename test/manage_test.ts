@@ -128,7 +128,7 @@ Deno.test("change-visibility without the manage scope names the scope", async ()
       'Using Taskcluster client "uploader" from ' + `"${join(dir, "uploader.json")}"\n` +
         `error: Cannot change the visibility of "${digest}" on ${server.url}: server returned ` +
         "401 Unauthorized (401 Unauthorized: Invalid user permissions)\n" +
-        "hint: the credentials were accepted but lack the scope project:releng:services/tooltool/api/manage\n",
+        'hint: clientId "uploader" lacks the scope project:releng:services/tooltool/api/manage (it has project:releng:services/tooltool/api/upload/*)\n',
     );
     assert.ok(!run.stdout.includes("SECRET"));
   });

@@ -131,9 +131,10 @@ Deno.test("upload sends new files, waits out the 409, and never gives storage cr
     const storage = server.requests.filter((r) => r.origin === "storage");
     assert.deepEqual(storage.map((r) => r.status), [200, 200, 200]);
     assert.ok(storage.every((r) => !r.hasAuthorization), "credentials reached storage");
-    assert.ok(
-      server.requests.filter((r) => r.origin === "api").every((r) => r.clientId === "uploader"),
-    );
+    const api = server.requests.filter((r) => r.origin === "api");
+    assert.ok(api.every((r) => r.hasAuthorization));
+    // Production authenticates the batch; upload/complete never looks at the caller.
+    assert.equal(api.find((r) => r.method === "POST")?.clientId, "uploader");
     const completes = apiCalls(server, "/upload/complete/");
     assert.deepEqual(completes.filter((c) => c.status === 202).length, 3);
     assert.ok(completes.every((c) => c.status === 202 || c.status === 409));
@@ -414,7 +415,7 @@ Deno.test("upload without the scope for a visibility names the scope", async () 
     assert.equal(run.code, 1);
     assert.match(
       run.stderr,
-      /error: Cannot upload "a\.bin" to http:\/\/127\.0\.0\.1:\d+\/: server returned 403 Forbidden \((?:403 Forbidden: )?no permission to upload internal files\)\nhint: uploading internal files needs the scope project:releng:services\/tooltool\/api\/upload\/internal\n/,
+      /error: Cannot upload "a\.bin" to http:\/\/127\.0\.0\.1:\d+\/: server returned 403 Forbidden \((?:403 Forbidden: )?no permission to upload internal files\)\nhint: clientId "public-only" lacks the scope project:releng:services\/tooltool\/api\/upload\/internal \(it has project:releng:services\/tooltool\/api\/upload\/public\)\n/,
     );
     assert.ok(!run.stderr.includes("SECRET"));
     assert.deepEqual(storagePuts(server), []);
@@ -457,7 +458,10 @@ Deno.test("upload works with temporary credentials, with and without authorizedS
       run.stderr,
       /403 Forbidden \((?:403 Forbidden: )?no permission to upload public files\)/,
     );
-    assert.match(run.stderr, /hint: uploading public files needs the scope .*\/upload\/public/);
+    assert.match(
+      run.stderr,
+      /hint: clientId "issuer" lacks the scope .*\/upload\/public \(it has .*\/upload\/internal\)/,
+    );
 
     // ...and authorizedScopes beyond the credentials' own scopes are not credentials at all.
     await workspace(dir, { "d.bin": { content: randomBytes(40), visibility: "public" } }, {
@@ -466,8 +470,12 @@ Deno.test("upload works with temporary credentials, with and without authorizedS
     });
     run = await upload(server, ws);
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /server returned 401 Unauthorized \(.*authorizedScopes/);
-    assert.match(run.stderr, /hint: the server did not accept the credentials/);
+    // Production goes on as anonymous: a 403, which the hint explains.
+    assert.match(run.stderr, /server returned 403 Forbidden \(.*no permission to upload public/);
+    assert.match(
+      run.stderr,
+      /hint: the service did not accept the credentials of clientId "issuer" .*authorizedScopes the client does not hold\?/,
+    );
   });
 });
 

@@ -34,6 +34,7 @@ import {
 import { parseRetryAfter } from "./retry.ts";
 import { followableUrl } from "./url_policy.ts";
 import { USER_AGENT } from "../version.ts";
+import { explainRefusal } from "./identity.ts";
 
 /** How long an API request (not a storage transfer) may take before it counts as failed. */
 const API_TIMEOUT_MS = 60_000;
@@ -140,7 +141,17 @@ export class ApiClient {
     }
     if (response.ok || (response.status >= 300 && response.status < 400)) return response;
     if (request.acceptStatus?.includes(response.status)) return response;
-    throw await httpErrorFor(request.operation, request.target, this.displayName, response);
+    const error = await httpErrorFor(request.operation, request.target, this.displayName, response);
+    // A refused signature looks like a missing scope (the service goes on anonymously):
+    // ask it who it saw before telling the user which one it is.
+    const { credentials } = this.#options;
+    if (
+      authorization !== undefined && credentials.kind === "hawk" &&
+      (response.status === 401 || response.status === 403) && request.path !== "__permissions__"
+    ) {
+      throw await explainRefusal(this, error, request.operation, credentials.hawk.clientId);
+    }
+    throw error;
   }
 
   /** Sends a request and parses a JSON answer; `date` is the answer's `Date` header. */
@@ -266,7 +277,7 @@ function hintFor(
       // Production's `require_permissions` (PATCH /file) answers 401, not 403, to valid
       // credentials that lack the scope.
       if (problem?.detail === "Invalid user permissions") {
-        return `the credentials were accepted but lack the scope ${SCOPE_PREFIX}/manage`;
+        return `this needs the scope ${SCOPE_PREFIX}/manage; the service answers the same when it did not accept the credentials (tooltool whoami tells which)`;
       }
       return "the server did not accept the credentials: check clientId, accessToken and this machine's clock";
     case 403: {
