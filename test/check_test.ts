@@ -63,6 +63,20 @@ Deno.test("check passes every probe of a healthy server, anonymously", async () 
   });
 });
 
+Deno.test("check --internal-digest of a file without stored copies says the protection could not be tested", async () => {
+  await withServer(async (server, dir) => {
+    const run = await runTool(
+      ["--url", server.url, "check", "--internal-digest", "0".repeat(128)],
+      { cwd: dir },
+    );
+    assert.equal(run.code, 1);
+    assert.match(
+      ports(run.stdout, server),
+      /^FAIL internal file refused: GET API\/sha512\/0{128}: expected 403, got 404 Not Found: the server holds no stored copy of this file, so whether it is protected could not be tested/m,
+    );
+  });
+});
+
 Deno.test("check reports each failing probe and exits 1, with a --json report", async () => {
   await withServer(async (server, dir) => {
     const internal = await server.addFile(new TextEncoder().encode("x"), {

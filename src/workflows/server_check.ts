@@ -6,7 +6,8 @@
  * - `__version__` answers 200 with a JSON version document,
  * - a malformed digest (`file/sha512/<not a digest>`) is refused with 400,
  * - with `--public-digest`: that file redirects (302) to storage, and storage serves it,
- * - with `--internal-digest`: that file is refused (403) to an anonymous caller.
+ * - with `--internal-digest`: that file is refused (403) to an anonymous caller (a 404 means
+ *   the server holds no copy of it, so the probe could not test anything, and says so).
  *
  * Every probe is sent anonymously, without following redirects, so what is checked is what
  * an anonymous client gets; the public file's redirect is only probed further when a
@@ -95,15 +96,7 @@ export async function checkServers(options: CheckOptions, ctx: Context): Promise
       probes.push(probePublic(ctx, timeoutMs, new URL(`sha512/${options.publicDigest}`, base)));
     }
     if (options.internalDigest !== undefined) {
-      probes.push(
-        probeStatus(
-          ctx,
-          timeoutMs,
-          "internal file refused",
-          new URL(`sha512/${options.internalDigest}`, base),
-          403,
-        ),
-      );
+      probes.push(probeInternal(ctx, timeoutMs, new URL(`sha512/${options.internalDigest}`, base)));
     }
     return Promise.all(probes).then((lists) => lists.flat());
   }));
@@ -229,6 +222,21 @@ async function probeStatus(
     expected: expectedText,
     got: describe(answer),
     ok: answer.status === expected,
+  }];
+}
+
+/**
+ * The internal file is refused (403) anonymously. The service looks for the file's stored
+ * copies before it checks permissions, so a digest it holds no copy of is a 404 whatever
+ * its visibility: said as such, since the protection was not tested at all.
+ */
+async function probeInternal(ctx: Context, timeoutMs: number, url: URL): Promise<ProbeResult[]> {
+  const [result] = await probeStatus(ctx, timeoutMs, "internal file refused", url, 403);
+  if (result === undefined || !result.got.startsWith("404")) return result ? [result] : [];
+  return [{
+    ...result,
+    got:
+      "404 Not Found: the server holds no stored copy of this file, so whether it is protected could not be tested (the service looks for copies before permissions); give the digest of an uploaded internal file",
   }];
 }
 
