@@ -101,7 +101,10 @@ Deno.test("httpErrorFor() explains production's 401 for a missing manage scope",
     error.message,
     'Cannot delete "abc" from https://host/: server returned 401 Unauthorized (401 Unauthorized: Invalid user permissions)',
   );
-  assert.match(error.hint ?? "", /lack the scope project:releng:services\/tooltool\/api\/manage$/);
+  assert.match(
+    error.hint ?? "",
+    /needs the scope project:releng:services\/tooltool\/api\/manage; the service answers the same when it did not accept the credentials/,
+  );
 });
 
 Deno.test("readProblem() reads the service's wrapped errors and plain problem documents", async () => {
