@@ -378,7 +378,7 @@ function answerApi(
           forwardedPort: request.headers.get("x-forwarded-port") ?? undefined,
           scheme: url.protocol === "https:" ? "https" : "http",
           authorization,
-          now: Date.now(),
+          now: state.now(),
         }, state.clients);
         entry.clientId = client.clientId;
         return client;
