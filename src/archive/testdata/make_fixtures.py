@@ -170,6 +170,16 @@ def main():
         subprocess.run(["zip", "-q", "-X", "-r", "-y", zip_path, "."], cwd=tree, check=True, env=env)
         with open(zip_path, "rb") as f:
             write("tree.zip", f.read())
+        # Forced zip64: zip64 end record and locator, saturated offsets, zip64 extra fields.
+        zip64_path = os.path.join(tmp, "zip64.zip")
+        subprocess.run(["zip", "-q", "-X", "-r", "-y", "-fz", zip64_path, "bin", "tool"], cwd=tree,
+                       check=True, env=env)
+        with open(zip64_path, "rb") as f:
+            write("zip64.zip", f.read())
+        # Traditional PKWARE encryption (flag bit 0): refused, never half-extracted.
+        encrypted = subprocess.run(["zip", "-q", "-X", "-P", "secret", "-", "bin/tool"], cwd=tree,
+                                   check=True, stdout=subprocess.PIPE, env=env).stdout
+        write("encrypted.zip", encrypted)
         # Streamed from a pipe: zip64 local headers and data descriptors, as `zip -` writes.
         streamed = subprocess.run(["zip", "-q", "-X", "-", "-"], input=sample(4000, 8),
                                   check=True, stdout=subprocess.PIPE, env=env).stdout
