@@ -51,7 +51,7 @@ Deno.test("decodeName() reads UTF-8 when flagged or valid, and CP437 otherwise",
   assert.equal(decodeName(new TextEncoder().encode("né"), false), "né");
 });
 
-Deno.test("memberOf() takes kind and mode from the Unix attributes", () => {
+Deno.test("memberOf() takes kind and mode from the Unix attributes, a FIFO being a file", () => {
   const mode = (value: number) => ({ externalAttributes: (value << 16) >>> 0 });
   assert.deepEqual(
     [0o100755, 0o120777, 0o040700, 0o020644, 0o010644, 0o104755].map((value) => {
@@ -63,7 +63,7 @@ Deno.test("memberOf() takes kind and mode from the Unix attributes", () => {
       ["symlink", 0o777],
       ["directory", 0o700],
       ["character-device", 0o644],
-      ["fifo", 0o644],
+      ["file", 0o644],
       ["file", 0o4755],
     ],
   );
@@ -187,6 +187,11 @@ Deno.test("findDirectory() refuses a zip64 locator that points at no zip64 end r
   const record = bytes.length - 22 - 20 - 56;
   bytes[record] = 0; // the zip64 end record's signature
   await refuses(bytes, /zip64 end of central directory not found/);
+});
+
+Deno.test("extractZip() reads a member zip streamed from a pipe: FIFO mode, zip64 header, data descriptor", async () => {
+  const tree = await extract(fixture("streamed.zip"));
+  assert.equal(tree["-"]?.content?.endsWith(":4000"), true);
 });
 
 Deno.test("extractZip() refuses an encrypted member and writes nothing of it", async () => {
