@@ -312,7 +312,9 @@ export function memberOf(record: ZipRecord): Member {
   else if (type === 0o120000) kind = "symlink";
   else if (type === 0o020000) kind = "character-device";
   else if (type === 0o060000) kind = "block-device";
-  else if (type === 0o010000) kind = "fifo";
+  // `cmd | zip out.zip -` records the pipe's FIFO mode for a member full of data; unzip and
+  // tooltool.py's zipfile extract it as a regular file, and so do we (never as a FIFO).
+  else if (type === 0o010000) kind = "file";
   else if (type === 0o140000) kind = "unsupported";
   else if (unixMode === 0 && (record.externalAttributes & 0x10) !== 0) kind = "directory";
   else kind = "file";

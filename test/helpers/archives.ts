@@ -124,10 +124,19 @@ export interface ZipSpec {
   readonly nameBytes?: Uint8Array;
   /** Stored CRC, when a test wants it wrong. */
   readonly crc?: number;
+  /** Extra fields of the central directory record (the local header gets none). */
+  readonly extra?: Uint8Array;
+  /** The entry's comment in the central directory. */
+  readonly comment?: string;
+  /** MS-DOS date field (default 2024-01-01; 0 means no date). */
+  readonly dosDate?: number;
 }
 
 /** A zip archive made by "Unix" (so modes and symbolic links apply). */
-export function zip(specs: readonly ZipSpec[], options: { prefix?: Uint8Array } = {}): Uint8Array {
+export function zip(
+  specs: readonly ZipSpec[],
+  options: { prefix?: Uint8Array; comment?: Uint8Array } = {},
+): Uint8Array {
   const locals: Uint8Array[] = [];
   const centrals: Uint8Array[] = [];
   let offset = options.prefix?.length ?? 0;
@@ -154,34 +163,43 @@ export function zip(specs: readonly ZipSpec[], options: { prefix?: Uint8Array } 
     lv.setUint32(22, data.length, true);
     lv.setUint16(26, name.length, true);
     local.set(name, 30);
-    const central = new Uint8Array(46 + name.length);
+    const extra = spec.extra ?? new Uint8Array(0);
+    const comment = encoder.encode(spec.comment ?? "");
+    const central = new Uint8Array(46 + name.length + extra.length + comment.length);
     const cv = new DataView(central.buffer);
     cv.setUint32(0, 0x02014b50, true);
     cv.setUint16(4, (3 << 8) | 30, true);
     cv.setUint16(6, 20, true);
     cv.setUint16(8, flags, true);
     cv.setUint16(10, method, true);
-    cv.setUint16(14, (44 << 9) | (1 << 5) | 1, true);
+    cv.setUint16(14, spec.dosDate ?? ((44 << 9) | (1 << 5) | 1), true);
     cv.setUint32(16, crc, true);
     cv.setUint32(20, stored.length, true);
     cv.setUint32(24, data.length, true);
     cv.setUint16(28, name.length, true);
+    cv.setUint16(30, extra.length, true);
+    cv.setUint16(32, comment.length, true);
     const mode = spec.mode ?? (spec.name.endsWith("/") ? 0o040755 : 0o100644);
     cv.setUint32(38, (mode << 16) >>> 0, true);
     cv.setUint32(42, offset - prefixLength, true);
     central.set(name, 46);
+    central.set(extra, 46 + name.length);
+    central.set(comment, 46 + name.length + extra.length);
     locals.push(local, stored);
     centrals.push(central);
     offset += local.length + stored.length;
   }
   const directory = concat(centrals);
-  const end = new Uint8Array(22);
+  const comment = options.comment ?? new Uint8Array(0);
+  const end = new Uint8Array(22 + comment.length);
+  end.set(comment, 22);
   const ev = new DataView(end.buffer);
   ev.setUint32(0, 0x06054b50, true);
   ev.setUint16(8, specs.length, true);
   ev.setUint16(10, specs.length, true);
   ev.setUint32(12, directory.length, true);
   ev.setUint32(16, offset - prefixLength, true);
+  ev.setUint16(20, comment.length, true);
   return concat([...locals, directory, end]);
 }
 
