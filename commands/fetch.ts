@@ -18,6 +18,8 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
     jobs: options.jobs,
     rehash: options.rehash,
     limits: options.limits,
+    distdirs: options.distdirs,
+    offline: options.offline,
   }, ctx);
   renderFetchReport(report, ctx);
 };

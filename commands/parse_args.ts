@@ -57,6 +57,9 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: "retry-max-time", takesValue: true, legacy: false },
   { long: "speed-limit", takesValue: true, legacy: false },
   { long: "speed-time", takesValue: true, legacy: false },
+  { long: "distdir", takesValue: true, legacy: false },
+  { long: "offline", takesValue: false, legacy: false },
+  { long: "dry-run", takesValue: false, legacy: false },
 ];
 
 /** The commands, in the order `--help` lists them. */
@@ -115,6 +118,9 @@ export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly Command
   "retry-max-time": ["fetch"],
   "speed-limit": ["fetch"],
   "speed-time": ["fetch"],
+  distdir: ["fetch"],
+  offline: ["fetch"],
+  "dry-run": ["fetch"],
 };
 
 /** The names of the options that `OPTION_SPECS` declares, for tests of the tables. */
@@ -170,6 +176,8 @@ export interface ArgsEnvironment {
   readonly TOOLTOOL_RETRY_MAX_TIME?: string | undefined;
   readonly TOOLTOOL_SPEED_LIMIT?: string | undefined;
   readonly TOOLTOOL_SPEED_TIME?: string | undefined;
+  /** `1` (or any value but `0` and empty): the default of --offline. */
+  readonly TOOLTOOL_OFFLINE?: string | undefined;
 }
 
 const DEFAULT_HOST = "tooltool.mozilla-releng.net";
@@ -310,6 +318,17 @@ function buildProgram() {
       "--speed-time <seconds>",
       "how long a transfer may stay under --speed-limit (default 30; env TOOLTOOL_SPEED_TIME)",
     )
+    .option(
+      "--distdir <dir>",
+      "fetch: look for files in DIR (by digest, DIR/sha512/<digest>, or filename) before the network; repeatable",
+      collect,
+      [],
+    )
+    .option(
+      "--offline",
+      "fetch: never use the network, only the working tree, the cache and --distdir (env TOOLTOOL_OFFLINE=1)",
+    )
+    .option("--dry-run", "fetch: say where each file would come from, changing nothing")
     .option("--public-digest <sha512>", "check: a public file that must redirect")
     .option(
       "--internal-digest <sha512>",
@@ -416,6 +435,9 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
       speedLimit: numberOption("--speed-limit", "TOOLTOOL_SPEED_LIMIT", opts.speedLimit, env),
       speedTimeMs: seconds("--speed-time", "TOOLTOOL_SPEED_TIME", opts.speedTime, env),
     },
+    distdirs: opts.distdir,
+    offline: opts.offline === true || isSet(env.TOOLTOOL_OFFLINE),
+    dryRun: opts.dryRun === true,
     quiet: opts.quiet === true,
     verbose: opts.verbose === true,
   };
@@ -461,6 +483,11 @@ function seconds(
 ): number | undefined {
   const number = numberOption(flag, variable, value, env);
   return number === undefined ? undefined : Math.round(number * 1000);
+}
+
+/** An environment switch: on unless absent, empty or `0`. */
+function isSet(value: string | undefined): boolean {
+  return value !== undefined && value.trim() !== "" && value.trim() !== "0";
 }
 
 function expandHome(path: string, home: string | undefined): string {

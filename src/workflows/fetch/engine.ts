@@ -38,9 +38,10 @@ import {
 } from "../../transport/download.ts";
 import type { BackoffPolicy } from "../../transport/retry.ts";
 import { forEachConcurrently } from "../../pool.ts";
+import { copyFromDistdirs } from "./distdir.ts";
 
-/** Where a file in place came from. */
-export type FetchSource = "present" | "cache" | "network";
+/** Where a file in place came from (`network`: a download, from whichever source). */
+export type FetchSource = "present" | "cache" | "distdir" | "network";
 
 /** What happened to one record; the `--json` report has one per record. */
 export interface FileOutcome {
@@ -114,6 +115,10 @@ export interface FetchOptions {
   readonly unpacker: () => Promise<Unpacker>;
   /** The manifest being fetched: no record or archive member may overwrite it. */
   readonly manifest?: ManifestInUse | undefined;
+  /** Local folders searched (see `distdir.ts`) before `sources`. */
+  readonly distdirs?: readonly string[] | undefined;
+  /** No download at all: a file not present, cached or in a distdir fails. */
+  readonly offline?: boolean | undefined;
 }
 
 interface Obtained {
@@ -367,7 +372,7 @@ async function viaCache(
     }
     model.setState(file, "placing");
     await placeOrExplain(cache, record, destination);
-    return { source: "network", bytes: result.received, attempts: result.attempts };
+    return { source: result.from, bytes: result.received, attempts: result.attempts };
   }
 }
 
@@ -435,7 +440,7 @@ async function downloadBeside(
   try {
     const result = await download(record, temp, file, options, false);
     Deno.renameSync(temp, destination);
-    return { source: "network", bytes: result.received, attempts: result.attempts };
+    return { source: result.from, bytes: result.received, attempts: result.attempts };
   } catch (error) {
     await removeIfPresent(temp).catch(() => {});
     throw error;
@@ -448,8 +453,24 @@ async function download(
   file: FileProgress,
   options: FetchOptions,
   resume: boolean,
-) {
+): Promise<{ from: FetchSource; received: number; attempts: number }> {
   const { model, log } = options;
+  const local = await copyFromDistdirs(record, options.distdirs ?? [], path, {
+    signal: options.signal,
+    warn: log.warn,
+  });
+  if (local !== undefined) {
+    log.debug(`${record.filename}: copied from ${local}`);
+    return { from: "distdir", received: 0, attempts: 0 };
+  }
+  if (options.offline) {
+    throw new ToolError(
+      `Cannot fetch "${record.filename}" offline: it is not in the working directory, the cache${
+        options.distdirs?.length ? " or a --distdir" : ""
+      }`,
+      { hint: "fetch it once with the network, or add a --distdir that holds it" },
+    );
+  }
   model.setState(file, "downloading");
   options.changed?.();
   const sources = options.sources(record);
@@ -459,7 +480,7 @@ async function download(
   let resumed = false;
   let lastSource: DownloadSource | undefined;
   try {
-    return await downloadVerified(path, {
+    const result = await downloadVerified(path, {
       filename: record.filename,
       digest: record.digest,
       size: record.size,
@@ -494,6 +515,7 @@ async function download(
         log.info(`${errorMessage(error)}; retrying ${when}${from} (attempt ${next})`);
       },
     });
+    return { from: "network", received: result.received, attempts: result.attempts };
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason;
     throw error;
@@ -512,6 +534,9 @@ function reportObtained(
       break;
     case "cache":
       log.info(`${record.filename}: from the cache`);
+      break;
+    case "distdir":
+      log.info(`${record.filename}: from a --distdir`);
       break;
     case "network": {
       const seconds = elapsedMs / 1000;

@@ -62,6 +62,8 @@ function summary(outcomes: readonly FileOutcome[], seconds: number): string {
     `${count("cache").length} from the cache`,
     `${count("present").length} already present`,
   ];
+  const local = count("distdir").length;
+  if (local > 0) parts.splice(2, 0, `${local} from a --distdir`);
   const failed = outcomes.filter((outcome) => outcome.error !== null).length;
   if (failed > 0) parts.push(`${failed} failed`);
   return `Fetch: ${plural(outcomes.length, "file")} in ${formatDuration(seconds)}: ${

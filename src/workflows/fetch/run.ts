@@ -45,6 +45,9 @@ export interface FetchRequest {
   readonly jobs: number | undefined;
   readonly rehash: boolean;
   readonly limits: TransferLimits;
+  /** `--distdir`s, as given (relative to `ctx.cwd`). */
+  readonly distdirs: readonly string[];
+  readonly offline: boolean;
 }
 
 /** Runs the fetch and returns its report; failures are in the report, not thrown. */
@@ -89,6 +92,8 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
       changed: () => renderer.refresh(),
       unpacker: loadUnpacker,
       manifest: { path: resolve(ctx.cwd, request.manifest), display: request.manifest },
+      distdirs: request.distdirs.map((dir) => resolve(ctx.cwd, dir)),
+      offline: request.offline,
     });
   } finally {
     renderer.stop();
