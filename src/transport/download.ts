@@ -76,10 +76,18 @@ export const DEFAULT_ATTEMPTS = 5;
 /** Whatever happens, no more than this many attempts per base URL. */
 const MAX_ATTEMPTS_PER_SOURCE = 25;
 
+/**
+ * The kinds of servers a file is downloaded from: the ToolTool API (which redirects to
+ * storage) or a content-addressed mirror. Open to more: a dry run reports whichever it is.
+ */
+export type NetworkSourceKind = "service" | "mirror";
+
 /** One place to download from: an API base URL that redirects to storage. */
 export interface DownloadSource {
   /** The base URL, for messages. */
   readonly name: string;
+  /** What kind of server it is, for plans and reports (default `service`). */
+  readonly kind?: NetworkSourceKind | undefined;
   /** Asks for a fresh signed storage URL; called at the start of every attempt. */
   readonly resolve: (signal: AbortSignal) => Promise<URL>;
 }

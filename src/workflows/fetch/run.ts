@@ -18,6 +18,7 @@ import { loadCredentials } from "../../transport/credentials.ts";
 import { errorMessage, ToolError } from "../../errors.ts";
 import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "./engine.ts";
 import type { FetchReport } from "./report.ts";
+import { type FetchPlan, planRecords } from "./plan.ts";
 import { apiSources } from "./sources.ts";
 import { ApiClient } from "../../transport/http.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
@@ -100,6 +101,46 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
   }
   outcomes.push(...unknown.map((filename) => notInManifest(filename, request.manifest)));
   return { outcomes, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * `fetch --dry-run`: the plan of the same fetch, found by reading only (see `plan.ts`). The
+ * cache is peeked at, never opened for writing; no network request is made.
+ */
+export async function planFetch(request: FetchRequest, ctx: Context): Promise<FetchPlan> {
+  const records = await readManifest(request.manifest, { cwd: ctx.cwd });
+  const { selected, unknown } = selectRecords(records, request.filenames);
+  const credentials = await loadCredentials({
+    authenticationFile: request.authenticationFile,
+    warn: (message) => ctx.output.warn(message),
+  }, ctx.env);
+  const clients = request.urls.map((baseUrl) =>
+    new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
+  );
+  const folder = request.cacheFolder;
+  const files = await planRecords(selected, {
+    cwd: ctx.cwd,
+    cache: folder ? await Cache.peek(resolve(ctx.cwd, folder)) : undefined,
+    distdirs: request.distdirs.map((dir) => resolve(ctx.cwd, dir)),
+    sources: apiSources(clients, request.region, (message) => ctx.output.warn(message)),
+    offline: request.offline,
+    rehash: request.rehash,
+    jobs: request.jobs ?? DEFAULT_JOBS,
+    signal: ctx.signal,
+    warn: (message) => ctx.output.warn(message),
+  });
+  files.push(...unknown.map((filename) => ({
+    filename,
+    digest: null,
+    size: null,
+    source: "missing" as const,
+    from: null,
+    download: 0,
+    unpack: 0,
+    replaces: false,
+    error: notInManifest(filename, request.manifest).error,
+  })));
+  return { files, offline: request.offline };
 }
 
 /** The records to fetch: all, or those FILEs name; FILEs the manifest lacks are failures. */
