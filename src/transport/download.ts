@@ -116,6 +116,8 @@ export interface DownloadOptions {
   readonly onPosition?: ((position: number) => void) | undefined;
   /** An attempt is about to start (1-based). */
   readonly onAttempt?: ((attempt: number, source: DownloadSource) => void) | undefined;
+  /** A storage response arrived (after redirects), whatever its status: for its CDN headers. */
+  readonly onStorageResponse?: ((headers: Headers) => void) | undefined;
   /** An attempt failed and another will follow after `delayMs`. */
   readonly onRetry?:
     | ((error: unknown, nextAttempt: number, delayMs: number, resumeAt: number) => void)
@@ -299,6 +301,7 @@ async function attemptOnce(
         { cause: error },
       );
     }
+    options.onStorageResponse?.(response.headers);
     if (response.status === 416 && offset > 0) {
       await response.body?.cancel();
       await sink.restart();

@@ -95,6 +95,8 @@ export interface FakeServerOptions {
   downloadExpiresSeconds?: number;
   /** Production's ALLOW_ANONYMOUS_PUBLIC_DOWNLOAD (default true). */
   anonymousPublicDownload?: boolean;
+  /** Headers added to every storage response, as a CDN in front of it would (`x-cache`...). */
+  storageHeaders?: Record<string, string>;
 }
 
 /** One request as the server saw it, in arrival order. */
@@ -170,7 +172,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     hostname: "127.0.0.1",
     port: options.storagePort ?? 0,
     onListen: () => {},
-  }, (request) => serveStorage(request, state));
+  }, async (request) => withHeaders(await serveStorage(request, state), options.storageHeaders));
   const storageUrl = `http://127.0.0.1:${storageServer.addr.port}/`;
   const state: ServerState = {
     store,
@@ -221,6 +223,11 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       return closed;
     },
   };
+}
+
+function withHeaders(response: Response, extra: Record<string, string> | undefined): Response {
+  for (const [name, value] of Object.entries(extra ?? {})) response.headers.set(name, value);
+  return response;
 }
 
 function record(request: Request, origin: ServerOrigin, state: ServerState): RecordedRequest {

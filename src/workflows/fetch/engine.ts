@@ -39,6 +39,7 @@ import {
 import type { BackoffPolicy } from "../../transport/retry.ts";
 import { forEachConcurrently } from "../../pool.ts";
 import { copyFromDistdirs } from "./distdir.ts";
+import { type CdnHeaders, cdnHeaders, formatCdnHeaders } from "../../transport/cdn_headers.ts";
 
 /** Where a file in place came from (`network`: a download, from whichever source). */
 export type FetchSource = "present" | "cache" | "distdir" | "network";
@@ -59,6 +60,8 @@ export interface FileOutcome {
   readonly unpacked: boolean | null;
   /** Why the file is not in place (or not unpacked); `null` on success. */
   readonly error: string | null;
+  /** Storage's CDN headers, when they were logged (a retry, a failure, a slow transfer). */
+  readonly cdn?: CdnHeaders | undefined;
   /** The error itself, for the caller's report. */
   readonly cause?: unknown;
 }
@@ -119,7 +122,15 @@ export interface FetchOptions {
   readonly distdirs?: readonly string[] | undefined;
   /** No download at all: a file not present, cached or in a distdir fails. */
   readonly offline?: boolean | undefined;
+  /** A download that takes longer than this is slow: its CDN headers are logged. */
+  readonly slowTransferMs?: number | undefined;
 }
+
+/** Default of `slowTransferMs`. */
+const DEFAULT_SLOW_TRANSFER_MS = 60_000;
+
+/** The CDN headers logged for each file (keyed by its progress entry, one per run). */
+const loggedCdnHeaders = new WeakMap<FileProgress, CdnHeaders>();
 
 interface Obtained {
   readonly source: FetchSource;
@@ -173,6 +184,7 @@ export async function fetchRecords(
         ...obtained,
         seconds: (performance.now() - started) / 1000,
         error: null,
+        ...cdnOf(file),
       };
       reportObtained(record, obtained, model.elapsedMs(file), options.log);
     } catch (error) {
@@ -186,6 +198,7 @@ export async function fetchRecords(
           ? error.message
           : `Cannot fetch "${record.filename}": ${describeFsError(error)}`,
         cause: error,
+        ...cdnOf(file),
       };
     }
     options.changed?.();
@@ -479,6 +492,8 @@ async function download(
   );
   let resumed = false;
   let lastSource: DownloadSource | undefined;
+  let cdn: CdnHeaders | undefined;
+  const started = performance.now();
   try {
     const result = await downloadVerified(path, {
       filename: record.filename,
@@ -502,7 +517,9 @@ async function download(
         }
         model.setPosition(file, position);
       },
+      onStorageResponse: (headers) => cdn = cdnHeaders(headers),
       onAttempt: (attempt, source) => {
+        cdn = undefined;
         file.attempt = attempt;
         if (source !== lastSource && lastSource !== undefined) {
           log.info(`${record.filename}: trying ${source.name}`);
@@ -513,13 +530,36 @@ async function download(
         const when = delayMs > 0 ? `in ${formatDuration(delayMs / 1000)}` : "now";
         const from = resumeAt > 0 ? `, resuming at ${formatBytes(resumeAt)}` : "";
         log.info(`${errorMessage(error)}; retrying ${when}${from} (attempt ${next})`);
+        logCdnHeaders(file, record, cdn, "retried", log);
       },
     });
+    if (performance.now() - started > (options.slowTransferMs ?? DEFAULT_SLOW_TRANSFER_MS)) {
+      logCdnHeaders(file, record, cdn, "slow", log);
+    }
     return { from: "network", received: result.received, attempts: result.attempts };
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason;
+    logCdnHeaders(file, record, cdn, "failed", log);
     throw error;
   }
+}
+
+/** Logs (and keeps, for the report) the CDN headers of the response a transfer went wrong on. */
+function logCdnHeaders(
+  file: FileProgress,
+  record: FileRecord,
+  cdn: CdnHeaders | undefined,
+  why: "retried" | "failed" | "slow",
+  log: FetchLog,
+): void {
+  if (cdn === undefined) return;
+  loggedCdnHeaders.set(file, cdn);
+  log.info(`${record.filename}: storage CDN headers (${why}): ${formatCdnHeaders(cdn)}`);
+}
+
+function cdnOf(file: FileProgress): { cdn?: CdnHeaders } {
+  const cdn = loggedCdnHeaders.get(file);
+  return cdn === undefined ? {} : { cdn };
 }
 
 function reportObtained(

@@ -95,6 +95,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
       manifest: { path: resolve(ctx.cwd, request.manifest), display: request.manifest },
       distdirs: request.distdirs.map((dir) => resolve(ctx.cwd, dir)),
       offline: request.offline,
+      slowTransferMs: numberFromEnv(ctx, "TOOLTOOL_SLOW_TRANSFER_MS"),
     });
   } finally {
     renderer.stop();
