@@ -6,7 +6,8 @@
  * Tuning read from the environment (through `ctx.env`; mostly for tests):
  * `TOOLTOOL_STALL_TIMEOUT_MS` (default 30000), `TOOLTOOL_HEARTBEAT_MS` (log heartbeat,
  * default 20000), `TOOLTOOL_RETRY_BASE_MS` (first backoff delay, default 1000),
- * `TOOLTOOL_CACHE_LINKS=0` (copy from the cache instead of hard-linking).
+ * `TOOLTOOL_CACHE_LINKS=0` (copy from the cache instead of hard-linking),
+ * `TOOLTOOL_SLOW_TRANSFER_MS` (a download slower than this logs its CDN headers, default 60000).
  *
  * @module
  */
