@@ -130,6 +130,7 @@ async function main(argv: readonly string[]): Promise<number> {
       TOOLTOOL_RETRY_MAX_TIME: readEnv("TOOLTOOL_RETRY_MAX_TIME"),
       TOOLTOOL_SPEED_LIMIT: readEnv("TOOLTOOL_SPEED_LIMIT"),
       TOOLTOOL_SPEED_TIME: readEnv("TOOLTOOL_SPEED_TIME"),
+      TOOLTOOL_OFFLINE: readEnv("TOOLTOOL_OFFLINE"),
     });
     if (parsed.kind === "help") {
       safeWrite(Deno.stdout, parsed.text);

@@ -270,6 +270,29 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     commands: ["fetch"],
   },
   {
+    long: "distdir",
+    value: "dir",
+    kind: "list",
+    default: [],
+    description:
+      "fetch: look for files in DIR (by digest, DIR/sha512/<digest>, or filename) before the network; repeatable",
+    legacy: false,
+    commands: ["fetch"],
+  },
+  {
+    long: "offline",
+    description:
+      "fetch: never use the network, only the working tree, the cache and --distdir (env TOOLTOOL_OFFLINE=1)",
+    legacy: false,
+    commands: ["fetch"],
+  },
+  {
+    long: "dry-run",
+    description: "fetch: say where each file would come from, changing nothing",
+    legacy: false,
+    commands: ["fetch"],
+  },
+  {
     long: "public-digest",
     value: "sha512",
     description: "check: a public file that must redirect",

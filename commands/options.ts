@@ -54,6 +54,12 @@ export interface GlobalOptions {
   readonly internalDigest: string | undefined;
   /** `--max-time`, `--retry-max-time`, `--speed-limit`, `--speed-time` (or their env vars). */
   readonly limits: TransferLimits;
+  /** `--distdir`, in order, as given (relative paths resolve against `ctx.cwd`). */
+  readonly distdirs: readonly string[];
+  /** `--offline` or TOOLTOOL_OFFLINE: fetch without any network connection. */
+  readonly offline: boolean;
+  /** `--dry-run` for `fetch`: plan only, change nothing on disk. */
+  readonly dryRun: boolean;
   /** `-q/--quiet` (also reflected in `ctx.output.verbosity`). */
   readonly quiet: boolean;
   /** `-v/--verbose` (also reflected in `ctx.output.verbosity`). */

@@ -86,6 +86,8 @@ export interface ArgsEnvironment {
   readonly TOOLTOOL_RETRY_MAX_TIME?: string | undefined;
   readonly TOOLTOOL_SPEED_LIMIT?: string | undefined;
   readonly TOOLTOOL_SPEED_TIME?: string | undefined;
+  /** `1` (or any value but `0` and empty): the default of --offline. */
+  readonly TOOLTOOL_OFFLINE?: string | undefined;
 }
 
 const DEFAULT_HOST = "tooltool.mozilla-releng.net";
@@ -308,6 +310,9 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
       speedLimit: numberOption("--speed-limit", "TOOLTOOL_SPEED_LIMIT", text("speedLimit"), env),
       speedTimeMs: seconds("--speed-time", "TOOLTOOL_SPEED_TIME", text("speedTime"), env),
     },
+    distdirs: opts.distdir as string[],
+    offline: flag("offline") || isSet(env.TOOLTOOL_OFFLINE),
+    dryRun: flag("dryRun"),
     quiet: flag("quiet"),
     verbose: flag("verbose"),
   };
@@ -353,6 +358,11 @@ function seconds(
 ): number | undefined {
   const number = numberOption(flag, variable, value, env);
   return number === undefined ? undefined : Math.round(number * 1000);
+}
+
+/** An environment switch: on unless absent, empty or `0`. */
+function isSet(value: string | undefined): boolean {
+  return value !== undefined && value.trim() !== "" && value.trim() !== "0";
 }
 
 function expandHome(path: string, home: string | undefined): string {

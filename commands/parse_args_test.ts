@@ -181,6 +181,9 @@ Deno.test("fetch --help lists fetch's options first, then the other global optio
     "retry-max-time",
     "speed-limit",
     "speed-time",
+    "distdir",
+    "offline",
+    "dry-run",
     "help",
   ];
   assert.deepEqual([...sections.keys()], ["Options:", GLOBAL_HEADING]);
@@ -220,4 +223,18 @@ Deno.test("parseArgs() still accepts an option with a command that does not use 
   assert.equal(parsed.options.schemaOnly, true);
   assert.equal(parsed.options.maxAgeDays, 3);
   assert.equal(parsed.options.cacheFolder, "/c");
+});
+
+Deno.test("parseArgs() keeps repeated --distdir in order and reads --offline from TOOLTOOL_OFFLINE", () => {
+  const run = (argv: string[], env = {}) => {
+    const parsed = parseArgs(argv, env);
+    assert.equal(parsed.kind, "run");
+    return parsed.kind === "run" ? parsed.options : undefined;
+  };
+  assert.deepEqual(run(["fetch", "--distdir", "a", "--distdir", "/b"])?.distdirs, ["a", "/b"]);
+  assert.equal(run(["fetch"])?.offline, false);
+  assert.equal(run(["fetch", "--offline"])?.offline, true);
+  assert.equal(run(["fetch"], { TOOLTOOL_OFFLINE: "1" })?.offline, true);
+  assert.equal(run(["fetch"], { TOOLTOOL_OFFLINE: "0" })?.offline, false);
+  assert.equal(run(["fetch", "--dry-run"])?.dryRun, true);
 });

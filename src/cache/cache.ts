@@ -119,6 +119,20 @@ export class Cache {
     return cache;
   }
 
+  /**
+   * A cache to read only (a dry run): nothing is created, compacted or locked by opening it;
+   * `undefined` when the folder does not exist. Use only `entryPath` and `vouches` on it.
+   */
+  static async peek(root: string, options: CacheOptions = {}): Promise<Cache | undefined> {
+    if (!statOrUndefined(root)?.isDirectory) return undefined;
+    return new Cache(
+      root,
+      options.links ?? true,
+      options.now ?? Date.now,
+      options.boot ?? await readBootId(),
+    );
+  }
+
   /** Where the entry for `digest` lives: `<cache>/<digest>`, as in tooltool.py. */
   entryPath(digest: string): string {
     return join(this.root, digest);

@@ -77,10 +77,18 @@ export const DEFAULT_ATTEMPTS = 5;
 /** Whatever happens, no more than this many attempts per base URL. */
 const MAX_ATTEMPTS_PER_SOURCE = 25;
 
+/**
+ * The kinds of servers a file is downloaded from: the ToolTool API (which redirects to
+ * storage) or a content-addressed mirror. Open to more: a dry run reports whichever it is.
+ */
+export type NetworkSourceKind = "service" | "mirror";
+
 /** One place to download from: an API base URL that redirects to storage. */
 export interface DownloadSource {
   /** The base URL, for messages. */
   readonly name: string;
+  /** What kind of server it is, for plans and reports (default `service`). */
+  readonly kind?: NetworkSourceKind | undefined;
   /** Asks for a fresh signed storage URL; called at the start of every attempt. */
   readonly resolve: (signal: AbortSignal) => Promise<URL>;
 }
@@ -109,6 +117,8 @@ export interface DownloadOptions {
   readonly onPosition?: ((position: number) => void) | undefined;
   /** An attempt is about to start (1-based). */
   readonly onAttempt?: ((attempt: number, source: DownloadSource) => void) | undefined;
+  /** A storage response arrived (after redirects), whatever its status: for its CDN headers. */
+  readonly onStorageResponse?: ((headers: Headers) => void) | undefined;
   /** An attempt failed and another will follow after `delayMs`. */
   readonly onRetry?:
     | ((error: unknown, nextAttempt: number, delayMs: number, resumeAt: number) => void)
@@ -292,6 +302,7 @@ async function attemptOnce(
         { cause: error },
       );
     }
+    options.onStorageResponse?.(response.headers);
     if (response.status === 416 && offset > 0) {
       await response.body?.cancel();
       await sink.restart();

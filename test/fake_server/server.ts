@@ -95,9 +95,11 @@ export interface FakeServerOptions {
   /**
    * How far the service's clock is from this machine's, in seconds (default 0): URL expiry,
    * storage's expiry check, `upload/complete` and the API's `Date` header use it. Hawk's
-   * timestamp check keeps the machine's clock (its 15 minutes of tolerance cover tests).
+   * timestamp check too.
    */
   clockOffsetSeconds?: number;
+  /** Headers added to every storage response, as a CDN in front of it would (`x-cache`...). */
+  storageHeaders?: Record<string, string>;
 }
 
 /** One request as the server saw it, in arrival order. */
@@ -180,7 +182,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     hostname: "127.0.0.1",
     port: options.storagePort ?? 0,
     onListen: () => {},
-  }, (request) => serveStorage(request, state));
+  }, async (request) => withHeaders(await serveStorage(request, state), options.storageHeaders));
   const storageUrl = `http://127.0.0.1:${storageServer.addr.port}/`;
   const state: ServerState = {
     store,
@@ -232,6 +234,11 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       return closed;
     },
   };
+}
+
+function withHeaders(response: Response, extra: Record<string, string> | undefined): Response {
+  for (const [name, value] of Object.entries(extra ?? {})) response.headers.set(name, value);
+  return response;
 }
 
 function record(request: Request, origin: ServerOrigin, state: ServerState): RecordedRequest {

@@ -38,9 +38,11 @@ import {
 } from "../../transport/download.ts";
 import type { BackoffPolicy } from "../../transport/retry.ts";
 import { forEachConcurrently } from "../../pool.ts";
+import { copyFromDistdirs } from "./distdir.ts";
+import { type CdnHeaders, cdnHeaders, formatCdnHeaders } from "../../transport/cdn_headers.ts";
 
-/** Where a file in place came from. */
-export type FetchSource = "present" | "cache" | "network";
+/** Where a file in place came from (`network`: a download, from whichever source). */
+export type FetchSource = "present" | "cache" | "distdir" | "network";
 
 /** What happened to one record; the `--json` report has one per record. */
 export interface FileOutcome {
@@ -58,6 +60,8 @@ export interface FileOutcome {
   readonly unpacked: boolean | null;
   /** Why the file is not in place (or not unpacked); `null` on success. */
   readonly error: string | null;
+  /** Storage's CDN headers, when they were logged (a retry, a failure, a slow transfer). */
+  readonly cdn?: CdnHeaders | undefined;
   /** The error itself, for the caller's report. */
   readonly cause?: unknown;
 }
@@ -114,7 +118,19 @@ export interface FetchOptions {
   readonly unpacker: () => Promise<Unpacker>;
   /** The manifest being fetched: no record or archive member may overwrite it. */
   readonly manifest?: ManifestInUse | undefined;
+  /** Local folders searched (see `distdir.ts`) before `sources`. */
+  readonly distdirs?: readonly string[] | undefined;
+  /** No download at all: a file not present, cached or in a distdir fails. */
+  readonly offline?: boolean | undefined;
+  /** A download that takes longer than this is slow: its CDN headers are logged. */
+  readonly slowTransferMs?: number | undefined;
 }
+
+/** Default of `slowTransferMs`. */
+const DEFAULT_SLOW_TRANSFER_MS = 60_000;
+
+/** The CDN headers logged for each file (keyed by its progress entry, one per run). */
+const loggedCdnHeaders = new WeakMap<FileProgress, CdnHeaders>();
 
 interface Obtained {
   readonly source: FetchSource;
@@ -168,6 +184,7 @@ export async function fetchRecords(
         ...obtained,
         seconds: (performance.now() - started) / 1000,
         error: null,
+        ...cdnOf(file),
       };
       reportObtained(record, obtained, model.elapsedMs(file), options.log);
     } catch (error) {
@@ -181,6 +198,7 @@ export async function fetchRecords(
           ? error.message
           : `Cannot fetch "${record.filename}": ${describeFsError(error)}`,
         cause: error,
+        ...cdnOf(file),
       };
     }
     options.changed?.();
@@ -367,7 +385,7 @@ async function viaCache(
     }
     model.setState(file, "placing");
     await placeOrExplain(cache, record, destination);
-    return { source: "network", bytes: result.received, attempts: result.attempts };
+    return { source: result.from, bytes: result.received, attempts: result.attempts };
   }
 }
 
@@ -435,7 +453,7 @@ async function downloadBeside(
   try {
     const result = await download(record, temp, file, options, false);
     Deno.renameSync(temp, destination);
-    return { source: "network", bytes: result.received, attempts: result.attempts };
+    return { source: result.from, bytes: result.received, attempts: result.attempts };
   } catch (error) {
     await removeIfPresent(temp).catch(() => {});
     throw error;
@@ -448,8 +466,24 @@ async function download(
   file: FileProgress,
   options: FetchOptions,
   resume: boolean,
-) {
+): Promise<{ from: FetchSource; received: number; attempts: number }> {
   const { model, log } = options;
+  const local = await copyFromDistdirs(record, options.distdirs ?? [], path, {
+    signal: options.signal,
+    warn: log.warn,
+  });
+  if (local !== undefined) {
+    log.debug(`${record.filename}: copied from ${local}`);
+    return { from: "distdir", received: 0, attempts: 0 };
+  }
+  if (options.offline) {
+    throw new ToolError(
+      `Cannot fetch "${record.filename}" offline: it is not in the working directory, the cache${
+        options.distdirs?.length ? " or a --distdir" : ""
+      }`,
+      { hint: "fetch it once with the network, or add a --distdir that holds it" },
+    );
+  }
   model.setState(file, "downloading");
   options.changed?.();
   const sources = options.sources(record);
@@ -458,8 +492,10 @@ async function download(
   );
   let resumed = false;
   let lastSource: DownloadSource | undefined;
+  let cdn: CdnHeaders | undefined;
+  const started = performance.now();
   try {
-    return await downloadVerified(path, {
+    const result = await downloadVerified(path, {
       filename: record.filename,
       digest: record.digest,
       size: record.size,
@@ -481,7 +517,9 @@ async function download(
         }
         model.setPosition(file, position);
       },
+      onStorageResponse: (headers) => cdn = cdnHeaders(headers),
       onAttempt: (attempt, source) => {
+        cdn = undefined;
         file.attempt = attempt;
         if (source !== lastSource && lastSource !== undefined) {
           log.info(`${record.filename}: trying ${source.name}`);
@@ -492,12 +530,36 @@ async function download(
         const when = delayMs > 0 ? `in ${formatDuration(delayMs / 1000)}` : "now";
         const from = resumeAt > 0 ? `, resuming at ${formatBytes(resumeAt)}` : "";
         log.info(`${errorMessage(error)}; retrying ${when}${from} (attempt ${next})`);
+        logCdnHeaders(file, record, cdn, "retried", log);
       },
     });
+    if (performance.now() - started > (options.slowTransferMs ?? DEFAULT_SLOW_TRANSFER_MS)) {
+      logCdnHeaders(file, record, cdn, "slow", log);
+    }
+    return { from: "network", received: result.received, attempts: result.attempts };
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason;
+    logCdnHeaders(file, record, cdn, "failed", log);
     throw error;
   }
+}
+
+/** Logs (and keeps, for the report) the CDN headers of the response a transfer went wrong on. */
+function logCdnHeaders(
+  file: FileProgress,
+  record: FileRecord,
+  cdn: CdnHeaders | undefined,
+  why: "retried" | "failed" | "slow",
+  log: FetchLog,
+): void {
+  if (cdn === undefined) return;
+  loggedCdnHeaders.set(file, cdn);
+  log.info(`${record.filename}: storage CDN headers (${why}): ${formatCdnHeaders(cdn)}`);
+}
+
+function cdnOf(file: FileProgress): { cdn?: CdnHeaders } {
+  const cdn = loggedCdnHeaders.get(file);
+  return cdn === undefined ? {} : { cdn };
 }
 
 function reportObtained(
@@ -512,6 +574,9 @@ function reportObtained(
       break;
     case "cache":
       log.info(`${record.filename}: from the cache`);
+      break;
+    case "distdir":
+      log.info(`${record.filename}: from a --distdir`);
       break;
     case "network": {
       const seconds = elapsedMs / 1000;

@@ -9,6 +9,7 @@ import type { Context } from "../../context.ts";
 import { PartialFailureError, ToolError } from "../../errors.ts";
 import type { FileOutcome } from "./engine.ts";
 import { formatBytes, formatDuration, plural } from "../../format.ts";
+import { perfherderLine } from "./perfherder.ts";
 
 /** The outcome of one `fetch` run. */
 export interface FetchReport {
@@ -35,16 +36,22 @@ export function renderFetchReport(report: FetchReport, ctx: Context): void {
         seconds: Math.round(outcome.seconds * 1000) / 1000,
         unpacked: outcome.unpacked,
         error: outcome.error,
+        ...(outcome.cdn === undefined ? {} : { cdn: outcome.cdn }),
       })),
     });
   }
   output.info(summary(outcomes, report.seconds));
-  if (failed.length === 0) return;
   for (const outcome of failed) {
     output.error(outcome.error ?? "failed");
     const hint = outcome.cause instanceof ToolError ? outcome.cause.hint : undefined;
     if (hint !== undefined) output.hint(hint);
   }
+  // In CI (mozharness and Taskcluster set MOZ_AUTOMATION), the numbers for the dashboards.
+  const automation = ctx.env("MOZ_AUTOMATION");
+  if (automation !== undefined && automation !== "" && automation !== "0") {
+    output.line(perfherderLine(outcomes, report.seconds));
+  }
+  if (failed.length === 0) return;
   const names = failed.map((outcome) => outcome.filename).join(", ");
   throw new PartialFailureError(
     `Failed to fetch ${failed.length} of ${plural(outcomes.length, "file")}: ${names}`,
@@ -62,6 +69,8 @@ function summary(outcomes: readonly FileOutcome[], seconds: number): string {
     `${count("cache").length} from the cache`,
     `${count("present").length} already present`,
   ];
+  const local = count("distdir").length;
+  if (local > 0) parts.splice(2, 0, `${local} from a --distdir`);
   const failed = outcomes.filter((outcome) => outcome.error !== null).length;
   if (failed > 0) parts.push(`${failed} failed`);
   return `Fetch: ${plural(outcomes.length, "file")} in ${formatDuration(seconds)}: ${

@@ -6,7 +6,8 @@
  * Tuning read from the environment (through `ctx.env`; mostly for tests):
  * `TOOLTOOL_STALL_TIMEOUT_MS` (default 30000), `TOOLTOOL_HEARTBEAT_MS` (log heartbeat,
  * default 20000), `TOOLTOOL_RETRY_BASE_MS` (first backoff delay, default 1000),
- * `TOOLTOOL_CACHE_LINKS=0` (copy from the cache instead of hard-linking).
+ * `TOOLTOOL_CACHE_LINKS=0` (copy from the cache instead of hard-linking),
+ * `TOOLTOOL_SLOW_TRANSFER_MS` (a download slower than this logs its CDN headers, default 60000).
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { loadCredentials } from "../../transport/credentials.ts";
 import { errorMessage, ToolError } from "../../errors.ts";
 import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "./engine.ts";
 import type { FetchReport } from "./report.ts";
+import { type FetchPlan, planRecords } from "./plan.ts";
 import { apiSources } from "./sources.ts";
 import { ApiClient } from "../../transport/http.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
@@ -45,6 +47,9 @@ export interface FetchRequest {
   readonly jobs: number | undefined;
   readonly rehash: boolean;
   readonly limits: TransferLimits;
+  /** `--distdir`s, as given (relative to `ctx.cwd`). */
+  readonly distdirs: readonly string[];
+  readonly offline: boolean;
 }
 
 /** Runs the fetch and returns its report; failures are in the report, not thrown. */
@@ -89,12 +94,55 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
       changed: () => renderer.refresh(),
       unpacker: loadUnpacker,
       manifest: { path: resolve(ctx.cwd, request.manifest), display: request.manifest },
+      distdirs: request.distdirs.map((dir) => resolve(ctx.cwd, dir)),
+      offline: request.offline,
+      slowTransferMs: numberFromEnv(ctx, "TOOLTOOL_SLOW_TRANSFER_MS"),
     });
   } finally {
     renderer.stop();
   }
   outcomes.push(...unknown.map((filename) => notInManifest(filename, request.manifest)));
   return { outcomes, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * `fetch --dry-run`: the plan of the same fetch, found by reading only (see `plan.ts`). The
+ * cache is peeked at, never opened for writing; no network request is made.
+ */
+export async function planFetch(request: FetchRequest, ctx: Context): Promise<FetchPlan> {
+  const records = await readManifest(request.manifest, { cwd: ctx.cwd });
+  const { selected, unknown } = selectRecords(records, request.filenames);
+  const credentials = await loadCredentials({
+    authenticationFile: request.authenticationFile,
+    warn: (message) => ctx.output.warn(message),
+  }, ctx.env);
+  const clients = request.urls.map((baseUrl) =>
+    new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
+  );
+  const folder = request.cacheFolder;
+  const files = await planRecords(selected, {
+    cwd: ctx.cwd,
+    cache: folder ? await Cache.peek(resolve(ctx.cwd, folder)) : undefined,
+    distdirs: request.distdirs.map((dir) => resolve(ctx.cwd, dir)),
+    sources: apiSources(clients, request.region, (message) => ctx.output.warn(message)),
+    offline: request.offline,
+    rehash: request.rehash,
+    jobs: request.jobs ?? DEFAULT_JOBS,
+    signal: ctx.signal,
+    warn: (message) => ctx.output.warn(message),
+  });
+  files.push(...unknown.map((filename) => ({
+    filename,
+    digest: null,
+    size: null,
+    source: "missing" as const,
+    from: null,
+    download: 0,
+    unpack: 0,
+    replaces: false,
+    error: notInManifest(filename, request.manifest).error,
+  })));
+  return { files, offline: request.offline };
 }
 
 /** The records to fetch: all, or those FILEs name; FILEs the manifest lacks are failures. */

@@ -25,6 +25,7 @@ export function apiSources(
   return (record) =>
     clients.map((client) => ({
       name: client.displayName,
+      kind: "service",
       resolve: async () => {
         const target = record.filename;
         if (region === undefined || regionRefused.has(client)) {
