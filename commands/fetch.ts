@@ -17,6 +17,7 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
     region: options.region,
     jobs: options.jobs,
     rehash: options.rehash,
+    noTreeCache: options.noTreeCache,
     limits: options.limits,
   }, ctx);
   renderFetchReport(report, ctx);

@@ -48,6 +48,7 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: "json", takesValue: false, legacy: false },
   { long: "jobs", short: "j", takesValue: true, legacy: false },
   { long: "rehash", takesValue: false, legacy: false },
+  { long: "no-tree-cache", takesValue: false, legacy: false },
   { long: "schema-only", takesValue: false, legacy: false },
   { long: "max-size", takesValue: true, legacy: false },
   { long: "max-age", takesValue: true, legacy: false },
@@ -106,6 +107,7 @@ export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly Command
   "authentication-file": ["fetch", "upload", "change-visibility", "delete"],
   jobs: ["fetch"],
   rehash: ["fetch"],
+  "no-tree-cache": ["fetch"],
   "schema-only": ["validate"],
   "max-size": ["purge"],
   "max-age": ["purge"],
@@ -283,6 +285,7 @@ function buildProgram() {
       parseNumber("--jobs", { integer: true, min: 1 }),
     )
     .option("--rehash", "re-hash every file instead of trusting recorded stat stamps")
+    .option("--no-tree-cache", "fetch: always extract archives, never place cached trees")
     .option("--schema-only", "validate: check the manifests alone, offline")
     .option(
       "--max-size <GB>",
@@ -400,6 +403,7 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
     json: opts.json === true,
     jobs: opts.jobs,
     rehash: opts.rehash === true,
+    noTreeCache: opts.treeCache === false,
     schemaOnly: opts.schemaOnly === true,
     maxSizeGb: opts.maxSize,
     maxAgeDays: opts.maxAge,
