@@ -211,3 +211,49 @@ Deno.test("a warm tree placement keeps the clean-the-base-directory rule of an e
     assert.match(again.stderr, /^Removing tool\/ \(left by an earlier unpack of tool\.tar\)$/m);
     assert.equal(await Deno.stat(join(fx.work, "tool", "stale")).catch(() => "gone"), "gone");
   }));
+
+Deno.test("purge counts a tree in its archive's size and removes both, whole", () =>
+  withFetchFixture({}, async (fx) => {
+    const archive = await toolArchive(fx);
+    await fx.writeManifest([archive]);
+    assert.equal((await fx.run(["fetch", "-c", fx.cache])).code, 0);
+    const run = await fx.run(["purge", "-c", fx.cache, "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    // The archive plus each file of its tree once: cc, libc.a (linked twice), README.
+    const treeBytes = "#!/bin/sh\necho cc\n".length + 5000 + "read me".length;
+    assert.deepEqual(report.removed.map((item: { size: number }) => item.size), [
+      archive.size + treeBytes,
+    ]);
+    assert.deepEqual(await listNames(join(fx.cache, ".tooltool", "trees")), []);
+  }));
+
+Deno.test("purge keeps an archive and its tree while a fetch holds the tree", () =>
+  withFetchFixture({}, async (fx) => {
+    const archive = await toolArchive(fx);
+    await fx.writeManifest([archive]);
+    assert.equal((await fx.run(["fetch", "-c", fx.cache])).code, 0);
+    // What a fetch placing the tree holds.
+    const lockPath = `${treeDir(fx, archive.digest)}.lock`;
+    using file = await Deno.open(lockPath, { read: true });
+    await file.lock(false);
+    const run = await fx.run(["purge", "-c", fx.cache]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(`^Kept ${archive.digest}: another process is using it$`, "m"),
+    );
+    assert.ok(Deno.statSync(join(treeDir(fx, archive.digest), "meta.json")).isFile);
+    assert.ok(Deno.statSync(join(fx.cache, archive.digest)).isFile);
+  }));
+
+Deno.test("purge removes a tree whose archive another tool purged", () =>
+  withFetchFixture({}, async (fx) => {
+    const archive = await toolArchive(fx);
+    await fx.writeManifest([archive]);
+    assert.equal((await fx.run(["fetch", "-c", fx.cache])).code, 0);
+    await Deno.remove(join(fx.cache, archive.digest));
+    const run = await fx.run(["purge", "-c", fx.cache, "--max-age", "30"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(await listNames(join(fx.cache, ".tooltool", "trees")), []);
+  }));
