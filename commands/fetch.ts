@@ -19,6 +19,7 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
     region: options.region,
     jobs: options.jobs,
     rehash: options.rehash,
+    noTreeCache: options.noTreeCache,
     limits: options.limits,
     distdirs: options.distdirs,
     offline: options.offline,

@@ -270,6 +270,12 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     commands: ["fetch"],
   },
   {
+    long: "no-tree-cache",
+    description: "fetch: always extract archives, never place cached trees",
+    legacy: false,
+    commands: ["fetch"],
+  },
+  {
     long: "distdir",
     value: "dir",
     kind: "list",

@@ -42,6 +42,8 @@ export interface GlobalOptions {
   readonly jobs: number | undefined;
   /** `--rehash`: ignore recorded stat stamps and hash every byte again. */
   readonly rehash: boolean;
+  /** `--no-tree-cache`: always extract archives instead of placing the cache's trees. */
+  readonly noTreeCache: boolean;
   /** `--schema-only` for `validate`: check manifests only, offline. */
   readonly schemaOnly: boolean;
   /** `--max-size` for `purge`, in GB. */

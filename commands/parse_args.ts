@@ -313,6 +313,8 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
     distdirs: opts.distdir as string[],
     offline: flag("offline") || isSet(env.TOOLTOOL_OFFLINE),
     dryRun: flag("dryRun"),
+    // Commander turns `--no-tree-cache` into `treeCache: false` (default true).
+    noTreeCache: opts.treeCache === false,
     quiet: flag("quiet"),
     verbose: flag("verbose"),
   };

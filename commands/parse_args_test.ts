@@ -177,6 +177,7 @@ Deno.test("fetch --help lists fetch's options first, then the other global optio
     "json",
     "jobs",
     "rehash",
+    "no-tree-cache",
     "max-time",
     "retry-max-time",
     "speed-limit",

@@ -1,5 +1,5 @@
 /**
- * `deno task bench [workloads] [hash] [fetch] [unpack] [upload] [--busy]`: runs the benchmarks side by side on
+ * `deno task bench [workloads] [hash] [fetch] [unpack] [upload] [trees] [--busy]`: runs the benchmarks side by side on
  * this machine and prints one markdown table each. A benchmark is a script that prints
  * numbers, never a timed test.
  *
@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   fetch: async () => (await import("./bench/fetch.ts")).benchFetch(),
   unpack: async () => (await import("./bench/unpack.ts")).benchUnpack(),
   upload: async () => (await import("./bench/upload.ts")).benchUpload(),
+  trees: async () => (await import("./bench/trees.ts")).benchTrees(),
 };
 
 const named = Deno.args.filter((arg) => !arg.startsWith("--"));

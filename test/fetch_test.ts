@@ -45,6 +45,7 @@ Deno.test("fetch --json reports each file's source, bytes, attempts and time", (
         attempts: 1,
         seconds: "number",
         unpacked: null,
+        unpackMethod: null,
         error: null,
       },
     );

@@ -16,7 +16,7 @@
 import { basename, join, resolve } from "node:path";
 import { errorMessage, ToolError, type ToolErrorOptions } from "../errors.ts";
 import { type Compression, decompressedChunks } from "./decompress.ts";
-import { Extractor, type Member } from "./extract.ts";
+import { Extractor, type ExtractStats, type Member } from "./extract.ts";
 import { EntryProblem } from "./safety.ts";
 import { type TarEntry, TarParser } from "./tar.ts";
 import { extractZip } from "./zip.ts";
@@ -65,6 +65,12 @@ export interface UnpackOptions {
   protect?: readonly ProtectedPath[];
   /** Told before the base-name directory of an earlier unpack is removed (its name). */
   onRemoveBase?: (base: string) => void;
+  /**
+   * Fills the temporary directory instead of extracting the archive into it: the tree cache
+   * (`cache/trees.ts`) materialises a tree extracted earlier, and everything else (the
+   * base-directory rule, the protected paths, the merge) stays exactly as for an extraction.
+   */
+  fill?: (temporary: string) => Promise<ExtractStats>;
 }
 
 /** A path unpacking must leave alone, and how to name it in the refusal. */
@@ -230,12 +236,9 @@ export async function unpackArchive(
   }
   const extractor = new Extractor(temporary);
   try {
-    if (format === "zip") {
-      await extractZip(archivePath, extractor, { signal: options.signal });
-    } else {
-      await extractTar(archivePath, compressions[format], extractor, options);
-    }
-    const stats = extractor.finish();
+    const stats = options.fill === undefined
+      ? await extractWith(extractor, archivePath, format, options)
+      : await options.fill(temporary);
     options.signal?.throwIfAborted();
     moveIntoPlace(temporary, workDir, guards);
     return { format, entries: stats.entries, bytes: stats.bytes };
@@ -258,15 +261,66 @@ export async function unpackArchive(
   }
 }
 
+async function extractWith(
+  extractor: Extractor,
+  archivePath: string,
+  format: ArchiveFormat,
+  options: UnpackOptions,
+): Promise<ExtractStats> {
+  if (format === "zip") {
+    await extractZip(archivePath, extractor, { signal: options.signal });
+  } else {
+    await extractTar(archivePath, compressions[format], extractor, options);
+  }
+  return extractor.finish();
+}
+
+/**
+ * Extracts `archivePath` into `root`, an empty directory the caller created, with the same
+ * safety rules as {@link unpackArchive} but none of its placement: no base directory removed,
+ * nothing moved. The tree cache builds its trees with it. On failure an {@link ArchiveError}
+ * is thrown and `root` holds a partial tree the caller removes.
+ */
+export async function extractArchiveInto(
+  archivePath: string,
+  root: string,
+  options: Pick<UnpackOptions, "signal" | "preferExternalTools"> = {},
+): Promise<UnpackResult> {
+  const name = basename(archivePath);
+  let format: ArchiveFormat | undefined;
+  try {
+    format = await detectArchiveFormat(archivePath);
+  } catch (error) {
+    throw new ArchiveError(name, `cannot read it: ${errorMessage(error)}`, { cause: error });
+  }
+  if (format === undefined) throw new ArchiveError(name, "not a tar or zip archive");
+  const extractor = new Extractor(root);
+  try {
+    const stats = await extractWith(extractor, archivePath, format, options);
+    return { format, entries: stats.entries, bytes: stats.bytes };
+  } catch (error) {
+    extractor.abort();
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (error instanceof EntryProblem) {
+      throw new ArchiveError(name, error.message, { entry: error.entry, cause: error });
+    }
+    if (error instanceof ToolError) throw error;
+    throw new ArchiveError(name, errorMessage(error), { cause: error });
+  }
+}
+
 /**
  * A fresh `.tooltool-unpack-XXXX` folder in `workDir`, with an exclusive lock on the folder
  * itself held for as long as the unpack uses it: a killed unpack's folder is unlocked, and
  * `fetch` removes such leftovers when it starts. A folder removed by such a clean-up between
  * its creation and the lock (it was not locked yet) is simply replaced by another.
  */
-async function makeLockedTempDir(workDir: string): Promise<{ path: string; lock: FileLock }> {
+export async function makeLockedTempDir(
+  workDir: string,
+  prefix: string = UNPACK_TEMP_PREFIX,
+): Promise<{ path: string; lock: FileLock }> {
   for (let attempt = 0;; attempt++) {
-    const path = await Deno.makeTempDir({ dir: workDir, prefix: UNPACK_TEMP_PREFIX });
+    const path = await Deno.makeTempDir({ dir: workDir, prefix });
     try {
       const lock = await tryLock(path, { exclusive: true, create: false });
       if (lock !== undefined) return { path, lock };

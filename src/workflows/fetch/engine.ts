@@ -58,6 +58,11 @@ export interface FileOutcome {
   readonly seconds: number;
   /** `true` once unpacked, `false` if unpacking failed, `null` when not to be unpacked. */
   readonly unpacked: boolean | null;
+  /**
+   * How the archive's tree got into place: `extract`ed, or from the tree cache by
+   * `hardlink`, `reflink` or `copy`; `null` when not unpacked.
+   */
+  readonly unpackMethod?: UnpackMethod | null;
   /** Why the file is not in place (or not unpacked); `null` on success. */
   readonly error: string | null;
   /** Storage's CDN headers, when they were logged (a retry, a failure, a slow transfer). */
@@ -73,7 +78,13 @@ export interface FetchLog {
   warn(message: string): void;
 }
 
-/** Extracts an archive into a directory (see `src/archive/unpack.ts`). */
+/** How an unpacked tree got into the working directory (see `src/cache/trees.ts`). */
+export type UnpackMethod = "extract" | "hardlink" | "reflink" | "copy";
+
+/**
+ * Extracts an archive into a directory (see `src/archive/unpack.ts`), or places the tree
+ * the cache keeps for its digest (`src/cache/trees.ts`).
+ */
 export type Unpacker = (
   archivePath: string,
   workDir: string,
@@ -82,8 +93,17 @@ export type Unpacker = (
     /** Paths the unpack must not remove or replace, with how to name each. */
     protect?: readonly { readonly path: string; readonly label: string }[];
     onRemoveBase?: (base: string) => void;
+    /** The archive's verified digest, which keys its cached tree. */
+    digest?: string;
   },
-) => Promise<{ readonly entries: number; readonly bytes: number }>;
+) => Promise<{
+  readonly entries: number;
+  readonly bytes: number;
+  readonly method?: UnpackMethod;
+  /** What the tree cache did: `built`, `rebuilt`, `reused` (or `none`: not used). */
+  readonly tree?: string;
+  readonly note?: string | undefined;
+}>;
 
 /** The manifest a fetch reads, which nothing the fetch writes may replace. */
 export interface ManifestInUse {
@@ -624,13 +644,16 @@ async function unpackAll(
         protect,
         onRemoveBase: (base) =>
           options.log.info(`Removing ${base}/ (left by an earlier unpack of ${record.filename})`),
+        digest: record.digest,
       });
+      reportTree(record, result, options.log);
       options.log.info(
         `Unpacked ${record.filename}: ${result.entries} entries, ${formatBytes(result.bytes)}`,
       );
       outcomes[index] = {
         ...outcome,
         unpacked: true,
+        unpackMethod: result.method ?? "extract",
         seconds: outcome.seconds + (performance.now() - started) / 1000,
       };
       options.model.setState(file, "done");
@@ -647,6 +670,27 @@ async function unpackAll(
     }
     options.changed?.();
   }
+}
+
+function reportTree(
+  record: FileRecord,
+  result: Awaited<ReturnType<Unpacker>>,
+  log: FetchLog,
+): void {
+  const why = result.note === undefined ? "" : ` (${result.note})`;
+  if (result.tree === "built") log.debug(`${record.filename}: tree built in the cache`);
+  if (result.tree === "rebuilt") {
+    log.info(`${record.filename}: the cached tree had changed${why}: rebuilt it from the archive`);
+  }
+  if (result.tree === "none" && result.note !== undefined) {
+    log.debug(`${record.filename}: tree cache not used${why}`);
+  }
+  const method = result.method ?? "extract";
+  log.debug(
+    `${record.filename}: ${
+      method === "extract" ? "extracted from the archive" : `placed from the tree cache (${method})`
+    }`,
+  );
 }
 
 /**

@@ -35,6 +35,7 @@ export function renderFetchReport(report: FetchReport, ctx: Context): void {
         attempts: outcome.attempts,
         seconds: Math.round(outcome.seconds * 1000) / 1000,
         unpacked: outcome.unpacked,
+        unpackMethod: outcome.unpackMethod ?? null,
         error: outcome.error,
         ...(outcome.cdn === undefined ? {} : { cdn: outcome.cdn }),
       })),

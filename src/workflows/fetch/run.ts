@@ -7,7 +7,8 @@
  * `TOOLTOOL_STALL_TIMEOUT_MS` (default 30000), `TOOLTOOL_HEARTBEAT_MS` (log heartbeat,
  * default 20000), `TOOLTOOL_RETRY_BASE_MS` (first backoff delay, default 1000),
  * `TOOLTOOL_CACHE_LINKS=0` (copy from the cache instead of hard-linking),
- * `TOOLTOOL_SLOW_TRANSFER_MS` (a download slower than this logs its CDN headers, default 60000).
+ * `TOOLTOOL_SLOW_TRANSFER_MS` (a download slower than this logs its CDN headers, default 60000),
+ * `TOOLTOOL_TREE_CACHE=0|copy` (no tree cache; or trees copied, never hard-linked).
  *
  * @module
  */
@@ -50,6 +51,8 @@ export interface FetchRequest {
   /** `--distdir`s, as given (relative to `ctx.cwd`). */
   readonly distdirs: readonly string[];
   readonly offline: boolean;
+  /** `--no-tree-cache`: always extract archives, never from or into the cache's trees. */
+  readonly noTreeCache?: boolean | undefined;
 }
 
 /** Runs the fetch and returns its report; failures are in the report, not thrown. */
@@ -92,7 +95,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
       model,
       log,
       changed: () => renderer.refresh(),
-      unpacker: loadUnpacker,
+      unpacker: () => loadUnpacker(cache, treeCacheMode(request, ctx)),
       manifest: { path: resolve(ctx.cwd, request.manifest), display: request.manifest },
       distdirs: request.distdirs.map((dir) => resolve(ctx.cwd, dir)),
       offline: request.offline,
@@ -198,10 +201,34 @@ function numberFromEnv(ctx: Context, name: string): number | undefined {
   return Number.isFinite(number) && number > 0 ? number : undefined;
 }
 
-/** The unpacker, loaded only when a record needs it (a plain fetch never loads it). */
-async function loadUnpacker(): Promise<Unpacker> {
+/**
+ * How the tree cache is used: `off` with `--no-tree-cache` or `TOOLTOOL_TREE_CACHE=0`,
+ * `copy` with `TOOLTOOL_TREE_CACHE=copy` (never hard links), else `auto`.
+ */
+function treeCacheMode(request: FetchRequest, ctx: Context): "off" | "auto" | "copy" {
+  const value = ctx.env("TOOLTOOL_TREE_CACHE")?.trim().toLowerCase();
+  if (request.noTreeCache === true || value === "0" || value === "off") return "off";
+  return value === "copy" ? "copy" : "auto";
+}
+
+/**
+ * The unpacker, loaded only when a record needs it (a plain fetch never loads it): with a
+ * cache, through its tree cache unless that is turned off.
+ */
+async function loadUnpacker(
+  cache: Cache | undefined,
+  mode: "off" | "auto" | "copy",
+): Promise<Unpacker> {
   try {
-    return (await import("../../archive/unpack.ts")).unpackArchive;
+    const { unpackArchive } = await import("../../archive/unpack.ts");
+    if (cache === undefined || mode === "off") return unpackArchive;
+    const { TreeStore } = await import("../../cache/trees.ts");
+    const store = new TreeStore(cache.root, { mode });
+    return (archivePath, workDir, options) => {
+      const { digest, ...rest } = options;
+      if (digest === undefined) return unpackArchive(archivePath, workDir, rest);
+      return store.unpack(digest, archivePath, workDir, rest);
+    };
   } catch (error) {
     throw new ToolError(`Cannot unpack: archive support failed to load (${errorMessage(error)})`);
   }

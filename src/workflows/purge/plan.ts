@@ -23,6 +23,7 @@
  */
 
 import type { Cache, CacheEntryInfo, ForeignItem } from "../../cache/cache.ts";
+import { TreeStore } from "../../cache/trees.ts";
 
 const GIB = 1024 ** 3;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -127,13 +128,21 @@ export async function purgeCache(cache: Cache, options: PurgeOptions): Promise<P
   const { policy } = options;
   const now = options.now?.() ?? Date.now();
   const swept = await cache.sweep();
-  const { entries, foreign } = await cache.list();
+  const trees = new TreeStore(cache.root);
+  await trees.removeAbandonedBuilds();
+  const listing = await cache.list();
+  const { foreign } = listing;
+  // A tree counts with its archive: the two are one item, evicted together.
+  const entries = listing.entries.map((entry) => ({
+    ...entry,
+    size: entry.size + trees.sizeOf(entry.name),
+  }));
   const { due, rest } = planPurge(entries, policy, now);
   const removed: PurgeItem[] = [];
   const inUse: PurgeItem[] = [];
-  let freedBytes = swept.bytes;
+  let freedBytes = swept.bytes + await removeOrphanTrees(trees, entries);
   const remove = async (candidate: PurgeItem): Promise<boolean> => {
-    const freed = await removeEntry(cache, candidate);
+    const freed = await removeEntry(cache, trees, candidate);
     if (freed === undefined) {
       inUse.push(candidate);
       return false;
@@ -173,17 +182,40 @@ export async function purgeCache(cache: Cache, options: PurgeOptions): Promise<P
   };
 }
 
+/** Removes trees whose archive is gone (another tool purged it) unless a fetch uses them. */
+async function removeOrphanTrees(
+  trees: TreeStore,
+  entries: readonly CacheEntryInfo[],
+): Promise<number> {
+  const names = new Set(entries.map((entry) => entry.name));
+  let freed = 0;
+  for (const digest of await trees.digests()) {
+    if (names.has(digest)) continue;
+    const lock = await trees.tryLockTree(digest);
+    if (lock !== "busy") freed += await trees.remove(digest, lock);
+  }
+  return freed;
+}
+
 /**
  * Deletes one cache entry under its exclusive lock, taken only if free at once (undefined
  * when another process is reading or placing it). Returns the bytes given back to the file
  * system (0 when other links keep the data).
  */
-async function removeEntry(cache: Cache, candidate: PurgeItem): Promise<number | undefined> {
+async function removeEntry(
+  cache: Cache,
+  trees: TreeStore,
+  candidate: PurgeItem,
+): Promise<number | undefined> {
   const lock = await cache.tryLockEntry(candidate.name, true);
   if (lock === "busy") return undefined;
   if (lock === undefined) return 0;
   try {
-    return await unlinkCounting(cache.entryPath(candidate.name));
+    // A fetch placing or building the tree holds its lock: keep both, whole.
+    const treeLock = await trees.tryLockTree(candidate.name);
+    if (treeLock === "busy") return undefined;
+    const freedTree = await trees.remove(candidate.name, treeLock);
+    return freedTree + await unlinkCounting(cache.entryPath(candidate.name));
   } finally {
     lock.release();
   }
