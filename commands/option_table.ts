@@ -216,6 +216,12 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     commands: ["fetch"],
   },
   {
+    long: "no-tree-cache",
+    description: "fetch: always extract archives, never place cached trees",
+    legacy: false,
+    commands: ["fetch"],
+  },
+  {
     long: "schema-only",
     description: "validate: check the manifests alone, offline",
     legacy: false,
@@ -266,12 +272,6 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     value: "seconds",
     description:
       "how long a transfer may stay under --speed-limit (default 30; env TOOLTOOL_SPEED_TIME)",
-    legacy: false,
-    commands: ["fetch"],
-  },
-  {
-    long: "no-tree-cache",
-    description: "fetch: always extract archives, never place cached trees",
     legacy: false,
     commands: ["fetch"],
   },
