@@ -28,6 +28,7 @@ const COMMANDS: Record<CommandName, () => Promise<CommandFunction>> = {
     import("./commands/change_visibility.ts").then((m) => m.changeVisibilityCommand),
   delete: () => import("./commands/delete.ts").then((m) => m.deleteCommand),
   check: () => import("./commands/check.ts").then((m) => m.checkCommand),
+  mirror: () => import("./commands/mirror.ts").then((m) => m.mirrorCommand),
   version: () => import("./commands/version.ts").then((m) => m.versionCommand),
 };
 
@@ -128,6 +129,8 @@ async function main(argv: readonly string[]): Promise<number> {
       TOOLTOOL_RETRY_MAX_TIME: readEnv("TOOLTOOL_RETRY_MAX_TIME"),
       TOOLTOOL_SPEED_LIMIT: readEnv("TOOLTOOL_SPEED_LIMIT"),
       TOOLTOOL_SPEED_TIME: readEnv("TOOLTOOL_SPEED_TIME"),
+      TOOLTOOL_MIRRORS: readEnv("TOOLTOOL_MIRRORS"),
+      TOOLTOOL_MIRROR_AUTH_FILE: readEnv("TOOLTOOL_MIRROR_AUTH_FILE"),
     });
     if (parsed.kind === "help") {
       safeWrite(Deno.stdout, parsed.text);

@@ -12,6 +12,8 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
     manifest: options.manifest,
     filenames: args,
     urls: options.urls,
+    mirrors: options.mirrors,
+    mirrorAuthFile: options.mirrorAuthFile,
     cacheFolder: options.cacheFolder,
     authenticationFile: options.authenticationFile,
     region: options.region,

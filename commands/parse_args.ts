@@ -16,6 +16,7 @@
 import { Command, CommanderError, Help, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../src/errors.ts";
 import { parseBaseUrl } from "../src/transport/url_policy.ts";
+import { mirrorUrls } from "../src/transport/mirror.ts";
 import type { GlobalOptions } from "./options.ts";
 import type { Visibility } from "../src/manifest/manifest.ts";
 
@@ -57,6 +58,10 @@ const OPTION_SPECS: readonly OptionSpec[] = [
   { long: "retry-max-time", takesValue: true, legacy: false },
   { long: "speed-limit", takesValue: true, legacy: false },
   { long: "speed-time", takesValue: true, legacy: false },
+  { long: "mirror", takesValue: true, legacy: false },
+  { long: "mirror-auth-file", takesValue: true, legacy: false },
+  { long: "to", takesValue: true, legacy: false },
+  { long: "include-internal", takesValue: false, legacy: false },
 ];
 
 /** The commands, in the order `--help` lists them. */
@@ -72,6 +77,10 @@ export const COMMAND_SUMMARIES = {
   upload: ["", "upload the files listed in the manifest; --message is required"],
   "change-visibility": ["", "set the visibility (--visibility) of the file with --digest"],
   delete: ["", "delete the stored instances of the file with --digest"],
+  mirror: [
+    "[manifests...]",
+    "copy the manifests' files (or -m's) into --to DIR/sha512/<digest>, for a static mirror",
+  ],
   check: ["", "probe a ToolTool server's health for operators"],
   version: ["", "print this program's version"],
 } as const satisfies Record<string, readonly [string, string]>;
@@ -91,19 +100,19 @@ export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly Command
   // `add` and `version` print no report (yet): their stdout stays empty with --json.
   json: ["list", "validate", "fetch", "purge", "upload", "change-visibility", "delete", "check"],
   help: "every",
-  manifest: ["list", "validate", "add", "fetch", "upload"],
+  manifest: ["list", "validate", "add", "fetch", "upload", "mirror"],
   algorithm: ["add"],
   digest: ["change-visibility", "delete"],
   visibility: ["add", "change-visibility"],
   unpack: ["add"],
   version: ["add"],
   overwrite: [],
-  url: ["fetch", "upload", "change-visibility", "delete", "check"],
-  "cache-folder": ["fetch", "purge"],
+  url: ["fetch", "upload", "change-visibility", "delete", "check", "mirror"],
+  "cache-folder": ["fetch", "purge", "mirror"],
   size: ["purge"],
   region: ["fetch", "upload"],
   message: ["upload"],
-  "authentication-file": ["fetch", "upload", "change-visibility", "delete"],
+  "authentication-file": ["fetch", "upload", "change-visibility", "delete", "mirror"],
   jobs: ["fetch"],
   rehash: ["fetch"],
   "schema-only": ["validate"],
@@ -115,6 +124,10 @@ export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly Command
   "retry-max-time": ["fetch"],
   "speed-limit": ["fetch"],
   "speed-time": ["fetch"],
+  mirror: ["fetch"],
+  "mirror-auth-file": ["fetch"],
+  to: ["mirror"],
+  "include-internal": ["mirror"],
 };
 
 /** The names of the options that `OPTION_SPECS` declares, for tests of the tables. */
@@ -170,6 +183,10 @@ export interface ArgsEnvironment {
   readonly TOOLTOOL_RETRY_MAX_TIME?: string | undefined;
   readonly TOOLTOOL_SPEED_LIMIT?: string | undefined;
   readonly TOOLTOOL_SPEED_TIME?: string | undefined;
+  /** Mirror base URLs, separated by spaces or commas, when no --mirror is given. */
+  readonly TOOLTOOL_MIRRORS?: string | undefined;
+  /** Default of --mirror-auth-file. */
+  readonly TOOLTOOL_MIRROR_AUTH_FILE?: string | undefined;
 }
 
 const DEFAULT_HOST = "tooltool.mozilla-releng.net";
@@ -310,6 +327,18 @@ function buildProgram() {
       "--speed-time <seconds>",
       "how long a transfer may stay under --speed-limit (default 30; env TOOLTOOL_SPEED_TIME)",
     )
+    .option(
+      "--mirror <url>",
+      "fetch: a mirror (<url>/sha512/<digest>) tried before the API; repeat for more, in order (env TOOLTOOL_MIRRORS, space- or comma-separated)",
+      collect,
+      [],
+    )
+    .option(
+      "--mirror-auth-file <file>",
+      "fetch: a bearer token sent to the mirrors only, never to the API (env TOOLTOOL_MIRROR_AUTH_FILE)",
+    )
+    .option("--to <dir>", "mirror: the directory to fill (<dir>/sha512/<digest>)")
+    .option("--include-internal", "mirror: also copy files whose visibility is internal")
     .option("--public-digest <sha512>", "check: a public file that must redirect")
     .option(
       "--internal-digest <sha512>",
@@ -416,9 +445,17 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
       speedLimit: numberOption("--speed-limit", "TOOLTOOL_SPEED_LIMIT", opts.speedLimit, env),
       speedTimeMs: seconds("--speed-time", "TOOLTOOL_SPEED_TIME", opts.speedTime, env),
     },
+    mirrors: mirrorUrls(opts.mirror, env.TOOLTOOL_MIRRORS),
+    mirrorAuthFile: optionalPath(opts.mirrorAuthFile ?? env.TOOLTOOL_MIRROR_AUTH_FILE, env.HOME),
+    mirrorTo: opts.to,
+    includeInternal: opts.includeInternal === true,
     quiet: opts.quiet === true,
     verbose: opts.verbose === true,
   };
+}
+
+function optionalPath(path: string | undefined, home: string | undefined): string | undefined {
+  return path === undefined || path === "" ? undefined : expandHome(path, home);
 }
 
 /**

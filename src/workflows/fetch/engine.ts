@@ -31,16 +31,18 @@ import type { FileRecord } from "../../manifest/manifest.ts";
 import { formatBytes, formatDuration, formatRate } from "../../format.ts";
 import type { FileProgress, ProgressModel } from "../../progress.ts";
 import {
+  type DownloadResult,
   type DownloadSource,
   downloadVerified,
+  isMirrorMiss,
   type TransferLimits,
   writeError,
 } from "../../transport/download.ts";
 import type { BackoffPolicy } from "../../transport/retry.ts";
 import { forEachConcurrently } from "../../pool.ts";
 
-/** Where a file in place came from. */
-export type FetchSource = "present" | "cache" | "network";
+/** Where a file in place came from (`network`: the ToolTool service). */
+export type FetchSource = "present" | "cache" | "mirror" | "network";
 
 /** What happened to one record; the `--json` report has one per record. */
 export interface FileOutcome {
@@ -367,7 +369,7 @@ async function viaCache(
     }
     model.setState(file, "placing");
     await placeOrExplain(cache, record, destination);
-    return { source: "network", bytes: result.received, attempts: result.attempts };
+    return downloaded(result);
   }
 }
 
@@ -435,11 +437,16 @@ async function downloadBeside(
   try {
     const result = await download(record, temp, file, options, false);
     Deno.renameSync(temp, destination);
-    return { source: "network", bytes: result.received, attempts: result.attempts };
+    return downloaded(result);
   } catch (error) {
     await removeIfPresent(temp).catch(() => {});
     throw error;
   }
+}
+
+function downloaded(result: DownloadResult): Obtained {
+  const source = result.kind === "mirror" ? "mirror" : "network";
+  return { source, bytes: result.received, attempts: result.attempts };
 }
 
 async function download(
@@ -484,9 +491,20 @@ async function download(
       onAttempt: (attempt, source) => {
         file.attempt = attempt;
         if (source !== lastSource && lastSource !== undefined) {
-          log.info(`${record.filename}: trying ${source.name}`);
+          // After a mirror's miss, going on is the plan, not news.
+          const say = lastSource.kind === "mirror" ? log.debug : log.info;
+          say(`${record.filename}: trying ${source.name}`);
         }
         lastSource = source;
+      },
+      onSourceFailed: (error, source) => {
+        if (source.kind !== "mirror") return;
+        if (isMirrorMiss(source, error)) {
+          log.debug(`${record.filename}: not on the mirror ${source.name}`);
+        } else {
+          // A mirror that serves wrong or broken data needs its operator's attention.
+          log.warn(`Mirror refused: ${errorMessage(error)}; trying the next source`);
+        }
       },
       onRetry: (error, next, delayMs, resumeAt) => {
         const when = delayMs > 0 ? `in ${formatDuration(delayMs / 1000)}` : "now";
@@ -513,14 +531,17 @@ function reportObtained(
     case "cache":
       log.info(`${record.filename}: from the cache`);
       break;
+    case "mirror":
     case "network": {
       const seconds = elapsedMs / 1000;
       // A rate over a blink of time is noise.
       const rate = seconds >= 0.5 ? formatRate(record.size / seconds) : "";
       log.info(
-        `Downloaded ${record.filename}: ${formatBytes(record.size)} in ${formatDuration(seconds)}${
-          rate ? ` (${rate})` : ""
-        }${obtained.attempts > 1 ? `, ${obtained.attempts} attempts` : ""}`,
+        `Downloaded ${record.filename}${obtained.source === "mirror" ? " from a mirror" : ""}: ${
+          formatBytes(record.size)
+        } in ${formatDuration(seconds)}${rate ? ` (${rate})` : ""}${
+          obtained.attempts > 1 ? `, ${obtained.attempts} attempts` : ""
+        }`,
       );
       break;
     }

@@ -18,7 +18,8 @@ import { loadCredentials } from "../../transport/credentials.ts";
 import { errorMessage, ToolError } from "../../errors.ts";
 import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "./engine.ts";
 import type { FetchReport } from "./report.ts";
-import { apiSources } from "./sources.ts";
+import { apiSources, withMirrors } from "./sources.ts";
+import { type Mirror, mirrorsFor, readMirrorToken } from "../../transport/mirror.ts";
 import { ApiClient } from "../../transport/http.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import { readManifest } from "../../manifest/manifest_file.ts";
@@ -39,6 +40,10 @@ export interface FetchRequest {
   /** Only these files (all when empty). */
   readonly filenames: readonly string[];
   readonly urls: readonly string[];
+  /** `--mirror` / `TOOLTOOL_MIRRORS` base URLs, tried in order before `urls`. */
+  readonly mirrors: readonly string[];
+  /** `--mirror-auth-file`: a bearer token for the mirrors (never for the API). */
+  readonly mirrorAuthFile: string | undefined;
   readonly cacheFolder: string | undefined;
   readonly authenticationFile: string | undefined;
   readonly region: string | undefined;
@@ -57,6 +62,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
     warn: (message) => ctx.output.warn(message),
   }, ctx.env);
   if (credentials.kind !== "none") ctx.output.debug(`Using credentials from ${credentials.source}`);
+  const mirrors = await openMirrors(request, ctx);
   const cache = await openCache(request.cacheFolder, ctx);
   const clients = request.urls.map((baseUrl) =>
     new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
@@ -78,7 +84,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
       cache,
       jobs: request.jobs ?? DEFAULT_JOBS,
       rehash: request.rehash,
-      sources: apiSources(clients, request.region, log.warn),
+      sources: withMirrors(mirrors, apiSources(clients, request.region, log.warn)),
       fetch: ctx.fetch,
       signal: ctx.signal,
       stallTimeoutMs: numberFromEnv(ctx, "TOOLTOOL_STALL_TIMEOUT_MS"),
@@ -123,6 +129,14 @@ function notInManifest(filename: string, manifest: string): FileOutcome {
     unpacked: null,
     error: `Cannot fetch "${filename}": it is not in the manifest "${manifest}"`,
   };
+}
+
+async function openMirrors(request: FetchRequest, ctx: Context): Promise<Mirror[]> {
+  if (request.mirrors.length === 0) return [];
+  const token = request.mirrorAuthFile === undefined
+    ? undefined
+    : await readMirrorToken(resolve(ctx.cwd, request.mirrorAuthFile));
+  return mirrorsFor(request.mirrors, token);
 }
 
 async function openCache(folder: string | undefined, ctx: Context): Promise<Cache | undefined> {
