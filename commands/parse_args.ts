@@ -98,7 +98,17 @@ export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly Command
   quiet: "every",
   verbose: "every",
   // `add` and `version` print no report (yet): their stdout stays empty with --json.
-  json: ["list", "validate", "fetch", "purge", "upload", "change-visibility", "delete", "check"],
+  json: [
+    "list",
+    "validate",
+    "fetch",
+    "purge",
+    "upload",
+    "change-visibility",
+    "delete",
+    "check",
+    "mirror",
+  ],
   help: "every",
   manifest: ["list", "validate", "add", "fetch", "upload", "mirror"],
   algorithm: ["add"],
@@ -113,7 +123,7 @@ export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly Command
   region: ["fetch", "upload"],
   message: ["upload"],
   "authentication-file": ["fetch", "upload", "change-visibility", "delete", "mirror"],
-  jobs: ["fetch"],
+  jobs: ["fetch", "mirror"],
   rehash: ["fetch"],
   "schema-only": ["validate"],
   "max-size": ["purge"],
@@ -327,6 +337,11 @@ function buildProgram() {
       "--speed-time <seconds>",
       "how long a transfer may stay under --speed-limit (default 30; env TOOLTOOL_SPEED_TIME)",
     )
+    .option("--public-digest <sha512>", "check: a public file that must redirect")
+    .option(
+      "--internal-digest <sha512>",
+      "check: an internal file that must be refused anonymously",
+    )
     .option(
       "--mirror <url>",
       "fetch: a mirror (<url>/sha512/<digest>) tried before the API; repeat for more, in order (env TOOLTOOL_MIRRORS, space- or comma-separated)",
@@ -339,11 +354,6 @@ function buildProgram() {
     )
     .option("--to <dir>", "mirror: the directory to fill (<dir>/sha512/<digest>)")
     .option("--include-internal", "mirror: also copy files whose visibility is internal")
-    .option("--public-digest <sha512>", "check: a public file that must redirect")
-    .option(
-      "--internal-digest <sha512>",
-      "check: an internal file that must be refused anonymously",
-    )
     .configureHelp({ ...COMMAND_FIRST_HELP, showGlobalOptions: true })
     .addHelpText("after", '\nRun "tooltool COMMAND --help" to see which options COMMAND uses.')
     .showHelpAfterError(false)

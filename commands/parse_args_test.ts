@@ -181,6 +181,8 @@ Deno.test("fetch --help lists fetch's options first, then the other global optio
     "retry-max-time",
     "speed-limit",
     "speed-time",
+    "mirror",
+    "mirror-auth-file",
     "help",
   ];
   assert.deepEqual([...sections.keys()], ["Options:", GLOBAL_HEADING]);
@@ -220,4 +222,28 @@ Deno.test("parseArgs() still accepts an option with a command that does not use 
   assert.equal(parsed.options.schemaOnly, true);
   assert.equal(parsed.options.maxAgeDays, 3);
   assert.equal(parsed.options.cacheFolder, "/c");
+});
+
+Deno.test("--mirror is repeatable and wins over TOOLTOOL_MIRRORS, which splits on spaces and commas", () => {
+  const run = (argv: string[], env = {}) => {
+    const parsed = parseArgs(argv, env);
+    assert.equal(parsed.kind, "run");
+    return parsed.kind === "run" ? parsed.options.mirrors : [];
+  };
+  assert.deepEqual(run(["--mirror", "http://a/m", "--mirror", "http://b", "fetch"]), [
+    "http://a/m/",
+    "http://b/",
+  ]);
+  assert.deepEqual(run(["fetch"], { TOOLTOOL_MIRRORS: " http://a/, http://b  http://c " }), [
+    "http://a/",
+    "http://b/",
+    "http://c/",
+  ]);
+  assert.deepEqual(run(["--mirror", "http://x", "fetch"], { TOOLTOOL_MIRRORS: "http://a/" }), [
+    "http://x/",
+  ]);
+  assert.throws(
+    () => parseArgs(["fetch"], { TOOLTOOL_MIRRORS: "http://a/?q=1" }),
+    /TOOLTOOL_MIRRORS/,
+  );
 });
