@@ -30,6 +30,7 @@ const COMMANDS: Record<CommandName, () => Promise<CommandFunction>> = {
   delete: () => import("./commands/delete.ts").then((m) => m.deleteCommand),
   check: () => import("./commands/check.ts").then((m) => m.checkCommand),
   whoami: () => import("./commands/whoami.ts").then((m) => m.whoamiCommand),
+  mirror: () => import("./commands/mirror.ts").then((m) => m.mirrorCommand),
   version: () => import("./commands/version.ts").then((m) => m.versionCommand),
 };
 
@@ -131,6 +132,8 @@ async function main(argv: readonly string[]): Promise<number> {
       TOOLTOOL_SPEED_LIMIT: readEnv("TOOLTOOL_SPEED_LIMIT"),
       TOOLTOOL_SPEED_TIME: readEnv("TOOLTOOL_SPEED_TIME"),
       TOOLTOOL_OFFLINE: readEnv("TOOLTOOL_OFFLINE"),
+      TOOLTOOL_MIRRORS: readEnv("TOOLTOOL_MIRRORS"),
+      TOOLTOOL_MIRROR_AUTH_FILE: readEnv("TOOLTOOL_MIRROR_AUTH_FILE"),
     });
     if (parsed.kind === "help") {
       safeWrite(Deno.stdout, parsed.text);

@@ -14,6 +14,8 @@ export const fetchCommand: CommandFunction = async (args, options, ctx) => {
     manifest: options.manifest,
     filenames: args,
     urls: options.urls,
+    mirrors: options.mirrors,
+    mirrorAuthFile: options.mirrorAuthFile,
     cacheFolder: options.cacheFolder,
     authenticationFile: options.authenticationFile,
     region: options.region,

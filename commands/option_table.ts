@@ -23,6 +23,10 @@ export const COMMAND_SUMMARIES = {
   upload: ["", "upload the files listed in the manifest; --message is required"],
   "change-visibility": ["", "set the visibility (--visibility) of the file with --digest"],
   delete: ["", "delete the stored instances of the file with --digest"],
+  mirror: [
+    "[manifests...]",
+    "copy the manifests' files (or -m's) into --to DIR/sha512/<digest>, for a static mirror",
+  ],
   check: ["", "probe a ToolTool server's health for operators"],
   whoami: ["", "show the clientId and ToolTool scopes the server sees, or anonymous"],
   version: ["", "print this program's version"],
@@ -65,6 +69,7 @@ export interface OptionDeclaration {
 
 const NETWORK: readonly CommandName[] = [
   "fetch",
+  "mirror",
   "upload",
   "change-visibility",
   "delete",
@@ -89,7 +94,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     default: "manifest.tt",
     description: "the manifest file to operate on",
     legacy: true,
-    commands: ["list", "validate", "add", "fetch", "upload"],
+    commands: ["list", "validate", "add", "fetch", "upload", "mirror"],
   },
   {
     long: "algorithm",
@@ -150,7 +155,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     value: "dir",
     description: "local cache folder",
     legacy: true,
-    commands: ["fetch", "purge"],
+    commands: ["fetch", "purge", "mirror"],
   },
   {
     long: "size",
@@ -182,7 +187,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     value: "file",
     description: "Taskcluster credentials (JSON) or a bearer token",
     legacy: true,
-    commands: ["fetch", "upload", "change-visibility", "delete", "whoami"],
+    commands: ["fetch", "upload", "change-visibility", "delete", "whoami", "mirror"],
   },
   {
     long: "json",
@@ -207,7 +212,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     kind: "count",
     description: "files transferred at once",
     legacy: false,
-    commands: ["fetch"],
+    commands: ["fetch", "mirror"],
   },
   {
     long: "rehash",
@@ -297,6 +302,37 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     description: "fetch: say where each file would come from, changing nothing",
     legacy: false,
     commands: ["fetch"],
+  },
+  {
+    long: "mirror",
+    value: "url",
+    kind: "list",
+    default: [],
+    description:
+      "fetch: a mirror (<url>/sha512/<digest>) tried before the API; repeat for more, in order (env TOOLTOOL_MIRRORS, space- or comma-separated)",
+    legacy: false,
+    commands: ["fetch"],
+  },
+  {
+    long: "mirror-auth-file",
+    value: "file",
+    description:
+      "fetch: a bearer token sent to the mirrors only, never to the API (env TOOLTOOL_MIRROR_AUTH_FILE)",
+    legacy: false,
+    commands: ["fetch"],
+  },
+  {
+    long: "to",
+    value: "dir",
+    description: "mirror: the directory to fill (<dir>/sha512/<digest>)",
+    legacy: false,
+    commands: ["mirror"],
+  },
+  {
+    long: "include-internal",
+    description: "mirror: also copy files whose visibility is internal",
+    legacy: false,
+    commands: ["mirror"],
   },
   {
     long: "public-digest",

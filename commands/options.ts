@@ -62,6 +62,14 @@ export interface GlobalOptions {
   readonly offline: boolean;
   /** `--dry-run` for `fetch`: plan only, change nothing on disk. */
   readonly dryRun: boolean;
+  /** `--mirror` (else TOOLTOOL_MIRRORS): mirror base URLs, each ending with `/`. */
+  readonly mirrors: readonly string[];
+  /** `--mirror-auth-file` (else TOOLTOOL_MIRROR_AUTH_FILE), with `~` expanded. */
+  readonly mirrorAuthFile: string | undefined;
+  /** `--to` for `mirror`. */
+  readonly mirrorTo: string | undefined;
+  /** `--include-internal` for `mirror`. */
+  readonly includeInternal: boolean;
   /** `-q/--quiet` (also reflected in `ctx.output.verbosity`). */
   readonly quiet: boolean;
   /** `-v/--verbose` (also reflected in `ctx.output.verbosity`). */

@@ -16,6 +16,7 @@
 import { Command, CommanderError, Help, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../src/errors.ts";
 import { parseBaseUrl } from "../src/transport/url_policy.ts";
+import { mirrorUrls } from "../src/transport/mirror.ts";
 import type { GlobalOptions } from "./options.ts";
 import {
   COMMAND_SUMMARIES,
@@ -88,6 +89,10 @@ export interface ArgsEnvironment {
   readonly TOOLTOOL_SPEED_TIME?: string | undefined;
   /** `1` (or any value but `0` and empty): the default of --offline. */
   readonly TOOLTOOL_OFFLINE?: string | undefined;
+  /** Mirror base URLs, separated by spaces or commas, when no --mirror is given. */
+  readonly TOOLTOOL_MIRRORS?: string | undefined;
+  /** Default of --mirror-auth-file. */
+  readonly TOOLTOOL_MIRROR_AUTH_FILE?: string | undefined;
 }
 
 const DEFAULT_HOST = "tooltool.mozilla-releng.net";
@@ -313,6 +318,13 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
     distdirs: opts.distdir as string[],
     offline: flag("offline") || isSet(env.TOOLTOOL_OFFLINE),
     dryRun: flag("dryRun"),
+    mirrors: mirrorUrls(opts.mirror as string[], env.TOOLTOOL_MIRRORS),
+    mirrorAuthFile: optionalPath(
+      text("mirrorAuthFile") ?? env.TOOLTOOL_MIRROR_AUTH_FILE,
+      env.HOME,
+    ),
+    mirrorTo: text("to"),
+    includeInternal: flag("includeInternal"),
     // Commander turns `--no-tree-cache` into `treeCache: false` (default true).
     noTreeCache: opts.treeCache === false,
     quiet: flag("quiet"),
@@ -360,6 +372,10 @@ function seconds(
 ): number | undefined {
   const number = numberOption(flag, variable, value, env);
   return number === undefined ? undefined : Math.round(number * 1000);
+}
+
+function optionalPath(path: string | undefined, home: string | undefined): string | undefined {
+  return path === undefined || path === "" ? undefined : expandHome(path, home);
 }
 
 /** An environment switch: on unless absent, empty or `0`. */

@@ -185,6 +185,8 @@ Deno.test("fetch --help lists fetch's options first, then the other global optio
     "distdir",
     "offline",
     "dry-run",
+    "mirror",
+    "mirror-auth-file",
     "help",
   ];
   assert.deepEqual([...sections.keys()], ["Options:", GLOBAL_HEADING]);
@@ -238,4 +240,26 @@ Deno.test("parseArgs() keeps repeated --distdir in order and reads --offline fro
   assert.equal(run(["fetch"], { TOOLTOOL_OFFLINE: "1" })?.offline, true);
   assert.equal(run(["fetch"], { TOOLTOOL_OFFLINE: "0" })?.offline, false);
   assert.equal(run(["fetch", "--dry-run"])?.dryRun, true);
+Deno.test("--mirror is repeatable and wins over TOOLTOOL_MIRRORS, which splits on spaces and commas", () => {
+  const run = (argv: string[], env = {}) => {
+    const parsed = parseArgs(argv, env);
+    assert.equal(parsed.kind, "run");
+    return parsed.kind === "run" ? parsed.options.mirrors : [];
+  };
+  assert.deepEqual(run(["--mirror", "http://a/m", "--mirror", "http://b", "fetch"]), [
+    "http://a/m/",
+    "http://b/",
+  ]);
+  assert.deepEqual(run(["fetch"], { TOOLTOOL_MIRRORS: " http://a/, http://b  http://c " }), [
+    "http://a/",
+    "http://b/",
+    "http://c/",
+  ]);
+  assert.deepEqual(run(["--mirror", "http://x", "fetch"], { TOOLTOOL_MIRRORS: "http://a/" }), [
+    "http://x/",
+  ]);
+  assert.throws(
+    () => parseArgs(["fetch"], { TOOLTOOL_MIRRORS: "http://a/?q=1" }),
+    /TOOLTOOL_MIRRORS/,
+  );
 });

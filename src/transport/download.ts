@@ -83,14 +83,26 @@ const MAX_ATTEMPTS_PER_SOURCE = 25;
  */
 export type NetworkSourceKind = "service" | "mirror";
 
-/** One place to download from: an API base URL that redirects to storage. */
+/**
+ * One place to download from: an API base URL that redirects to storage, or a
+ * content-addressed mirror (`<base>/sha512/<digest>`).
+ */
 export interface DownloadSource {
   /** The base URL, for messages. */
   readonly name: string;
-  /** What kind of server it is, for plans and reports (default `service`). */
-  readonly kind?: NetworkSourceKind | undefined;
   /** Asks for a fresh signed storage URL; called at the start of every attempt. */
   readonly resolve: (signal: AbortSignal) => Promise<URL>;
+  /**
+   * `"mirror"`: a static copy that may lack the file or hold a bad one. Its 404 is a miss
+   * and a wrong body is not asked for again: both go straight on to the next source.
+   * Default `"service"` (the ToolTool API). Plans and reports name it.
+   */
+  readonly kind?: NetworkSourceKind | undefined;
+  /**
+   * Extra request headers (a private mirror's `Authorization`), sent only to the origin of
+   * the URL `resolve` gave, never along a redirect to another origin.
+   */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** What `downloadVerified` needs. */
@@ -119,6 +131,8 @@ export interface DownloadOptions {
   readonly onAttempt?: ((attempt: number, source: DownloadSource) => void) | undefined;
   /** A storage response arrived (after redirects), whatever its status: for its CDN headers. */
   readonly onStorageResponse?: ((headers: Headers) => void) | undefined;
+  /** The source is given up (a mirror's miss included); the next one, if any, is tried. */
+  readonly onSourceFailed?: ((error: unknown, source: DownloadSource) => void) | undefined;
   /** An attempt failed and another will follow after `delayMs`. */
   readonly onRetry?:
     | ((error: unknown, nextAttempt: number, delayMs: number, resumeAt: number) => void)
@@ -134,6 +148,8 @@ export interface DownloadResult {
   readonly resumedFrom: number;
   /** The base URL that delivered the last byte. */
   readonly source: string;
+  /** The kind of that source. */
+  readonly kind: NetworkSourceKind;
 }
 
 /** An error status from the storage origin (where a 403 may just be an expired URL). */
@@ -204,24 +220,41 @@ async function downloadOnce(path: string, options: DownloadOptions): Promise<Dow
       try {
         await attemptOnce(sink, source, options);
         received += sink.received - receivedBefore;
-        return { received, attempts, resumedFrom, source: source.name };
+        return {
+          received,
+          attempts,
+          resumedFrom,
+          source: source.name,
+          kind: source.kind ?? "service",
+        };
       } catch (error) {
         received += sink.received - receivedBefore;
         options.signal.throwIfAborted();
         if (!isTransferError(error)) throw error;
         lastError = error;
+        if (givesUpMirror(source, error)) {
+          options.onSourceFailed?.(error, source);
+          break;
+        }
         if (
-          error instanceof StorageHttpError && error.status === 403 && !renewedExpiredUrl
+          error instanceof StorageHttpError && error.status === 403 && !renewedExpiredUrl &&
+          source.kind !== "mirror"
         ) {
           // Most likely the signed URL expired before it was used: ask for a new one now.
           renewedExpiredUrl = true;
           options.onRetry?.(error, attempts + 1, 0, sink.position);
           continue;
         }
-        if (!isRetriable(error)) break;
+        if (!isRetriable(error)) {
+          options.onSourceFailed?.(error, source);
+          break;
+        }
         if (sink.position > before) lastProgressAt = Date.now();
         failures = sink.position > before ? 1 : failures + 1;
-        if (failures >= maxFailures || attemptsHere >= MAX_ATTEMPTS_PER_SOURCE) break;
+        if (failures >= maxFailures || attemptsHere >= MAX_ATTEMPTS_PER_SOURCE) {
+          options.onSourceFailed?.(error, source);
+          break;
+        }
         const delay = retryDelayMs(
           error,
           failures - 1,
@@ -229,7 +262,10 @@ async function downloadOnce(path: string, options: DownloadOptions): Promise<Dow
           options.random,
         );
         // A server that has made no progress for this long gets no further attempt.
-        if (Date.now() + delay - lastProgressAt > retryMaxTimeMs) break;
+        if (Date.now() + delay - lastProgressAt > retryMaxTimeMs) {
+          options.onSourceFailed?.(error, source);
+          break;
+        }
         options.onRetry?.(error, attempts + 1, delay, sink.position);
         await sleep(delay, options.signal);
       }
@@ -237,6 +273,22 @@ async function downloadOnce(path: string, options: DownloadOptions): Promise<Dow
   }
   throw lastError ??
     new NetworkError(`Cannot fetch "${options.filename}": no server to fetch from`);
+}
+
+/**
+ * A mirror serves one static, content-addressed object: when it is missing (404) or its
+ * bytes are wrong, asking again brings the same answer, so the next source is tried at once.
+ */
+function givesUpMirror(source: DownloadSource, error: unknown): boolean {
+  if (source.kind !== "mirror") return false;
+  return error instanceof IntegrityError ||
+    (error instanceof HttpError && (error.status === 404 || error.status === 410));
+}
+
+/** Whether `error` is a mirror's 404 (or 410): the mirror lacks the file, nothing is wrong. */
+export function isMirrorMiss(source: DownloadSource, error: unknown): boolean {
+  return source.kind === "mirror" && error instanceof HttpError &&
+    (error.status === 404 || error.status === 410);
 }
 
 /** Errors that concern one attempt at one source; anything else (a full disk) stops at once. */
@@ -292,7 +344,7 @@ async function attemptOnce(
   try {
     let response: Response;
     try {
-      response = await fetchFollowing(url, { headers, signal }, options);
+      response = await fetchFollowing(url, { headers, signal }, options, source.headers);
     } catch (error) {
       options.signal.throwIfAborted();
       if (stall.signal.aborted) throw stalled();
@@ -421,16 +473,27 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /**
  * A storage GET that follows redirects itself rather than letting `fetch` do it, so that
  * every hop is checked (`followableUrl`: http(s) only, never https to http) and counted
- * (`MAX_STORAGE_REDIRECTS`). The same headers (no credentials, ever) go to every hop.
+ * (`MAX_STORAGE_REDIRECTS`). The same headers (no ToolTool credentials, ever) go to every
+ * hop; a source's own headers only to its first origin.
  */
 async function fetchFollowing(
   url: URL,
   init: { readonly headers: Headers; readonly signal: AbortSignal },
   options: DownloadOptions,
+  ownHeaders: Readonly<Record<string, string>> = {},
 ): Promise<Response> {
   let current = url;
   for (let hops = 0;; hops++) {
-    const response = await options.fetch(current, { ...init, redirect: "manual" });
+    // A mirror's token is for the mirror: a redirect elsewhere (a CDN, a bucket) gets none.
+    const headers = new Headers(init.headers);
+    if (current.origin === url.origin) {
+      for (const [name, value] of Object.entries(ownHeaders)) headers.set(name, value);
+    }
+    const response = await options.fetch(current, {
+      headers,
+      signal: init.signal,
+      redirect: "manual",
+    });
     const location = response.headers.get("Location");
     if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
     await response.body?.cancel();

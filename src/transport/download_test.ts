@@ -468,3 +468,78 @@ Deno.test("downloadVerified() starts no new attempt once retryMaxTimeMs passed w
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a mirror's own headers go to its origin only, never along a redirect elsewhere", async () => {
+  const content = randomBytes(1000);
+  const digest = sha512Hex(content);
+  const seen: { url: string; authorization: string | null }[] = [];
+  const fetchStub = (input: URL | RequestInfo, init?: RequestInit) => {
+    const url = String(input);
+    seen.push({ url, authorization: new Headers(init?.headers).get("Authorization") });
+    if (url.startsWith("https://mirror.example/")) {
+      return Promise.resolve(
+        new Response(null, { status: 302, headers: { Location: "https://cdn.example/blob" } }),
+      );
+    }
+    return Promise.resolve(new Response(content));
+  };
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-mirror-headers-" });
+  try {
+    const result = await downloadVerified(join(dir, "f"), {
+      filename: "f",
+      digest,
+      size: content.length,
+      sources: [{
+        name: "https://mirror.example/",
+        kind: "mirror",
+        headers: { Authorization: "Bearer t" },
+        resolve: () => Promise.resolve(new URL(`https://mirror.example/sha512/${digest}`)),
+      }],
+      fetch: fetchStub as typeof globalThis.fetch,
+      signal: new AbortController().signal,
+    });
+    assert.equal(result.kind, "mirror");
+    assert.deepEqual(seen.map((s) => s.authorization), ["Bearer t", null]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a mirror's 404 moves on to the next source without a retry", async () => {
+  const content = randomBytes(100);
+  const digest = sha512Hex(content);
+  const failed: unknown[] = [];
+  let retries = 0;
+  const fetchStub = (input: URL | RequestInfo) =>
+    Promise.resolve(
+      String(input).startsWith("https://mirror.example/")
+        ? new Response("no", { status: 404 })
+        : new Response(content),
+    );
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-mirror-miss-" });
+  try {
+    const result = await downloadVerified(join(dir, "f"), {
+      filename: "f",
+      digest,
+      size: content.length,
+      sources: [
+        {
+          name: "mirror",
+          kind: "mirror",
+          resolve: () => Promise.resolve(new URL("https://mirror.example/sha512/x")),
+        },
+        { name: "api", resolve: () => Promise.resolve(new URL("https://storage.example/x")) },
+      ],
+      fetch: fetchStub as typeof globalThis.fetch,
+      signal: new AbortController().signal,
+      onSourceFailed: (error) => failed.push(error),
+      onRetry: () => retries++,
+    });
+    assert.equal(result.kind, "api");
+    assert.equal(result.attempts, 2);
+    assert.equal(retries, 0);
+    assert.ok(failed[0] instanceof HttpError && failed[0].status === 404);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -31,8 +31,10 @@ import type { FileRecord } from "../../manifest/manifest.ts";
 import { formatBytes, formatDuration, formatRate } from "../../format.ts";
 import type { FileProgress, ProgressModel } from "../../progress.ts";
 import {
+  type DownloadResult,
   type DownloadSource,
   downloadVerified,
+  isMirrorMiss,
   type TransferLimits,
   writeError,
 } from "../../transport/download.ts";
@@ -41,8 +43,8 @@ import { forEachConcurrently } from "../../pool.ts";
 import { copyFromDistdirs } from "./distdir.ts";
 import { type CdnHeaders, cdnHeaders, formatCdnHeaders } from "../../transport/cdn_headers.ts";
 
-/** Where a file in place came from (`network`: a download, from whichever source). */
-export type FetchSource = "present" | "cache" | "distdir" | "network";
+/** Where a file in place came from (`network`: the ToolTool service). */
+export type FetchSource = "present" | "cache" | "distdir" | "mirror" | "network";
 
 /** What happened to one record; the `--json` report has one per record. */
 export interface FileOutcome {
@@ -405,7 +407,7 @@ async function viaCache(
     }
     model.setState(file, "placing");
     await placeOrExplain(cache, record, destination);
-    return { source: result.from, bytes: result.received, attempts: result.attempts };
+    return downloaded(result);
   }
 }
 
@@ -473,11 +475,15 @@ async function downloadBeside(
   try {
     const result = await download(record, temp, file, options, false);
     Deno.renameSync(temp, destination);
-    return { source: result.from, bytes: result.received, attempts: result.attempts };
+    return downloaded(result);
   } catch (error) {
     await removeIfPresent(temp).catch(() => {});
     throw error;
   }
+}
+
+function downloaded(result: { from: FetchSource; received: number; attempts: number }): Obtained {
+  return { source: result.from, bytes: result.received, attempts: result.attempts };
 }
 
 async function download(
@@ -542,9 +548,20 @@ async function download(
         cdn = undefined;
         file.attempt = attempt;
         if (source !== lastSource && lastSource !== undefined) {
-          log.info(`${record.filename}: trying ${source.name}`);
+          // After a mirror's miss, going on is the plan, not news.
+          const say = lastSource.kind === "mirror" ? log.debug : log.info;
+          say(`${record.filename}: trying ${source.name}`);
         }
         lastSource = source;
+      },
+      onSourceFailed: (error, source) => {
+        if (source.kind !== "mirror") return;
+        if (isMirrorMiss(source, error)) {
+          log.debug(`${record.filename}: not on the mirror ${source.name}`);
+        } else {
+          // A mirror that serves wrong or broken data needs its operator's attention.
+          log.warn(`Mirror refused: ${errorMessage(error)}; trying the next source`);
+        }
       },
       onRetry: (error, next, delayMs, resumeAt) => {
         const when = delayMs > 0 ? `in ${formatDuration(delayMs / 1000)}` : "now";
@@ -556,7 +573,8 @@ async function download(
     if (performance.now() - started > (options.slowTransferMs ?? DEFAULT_SLOW_TRANSFER_MS)) {
       logCdnHeaders(file, record, cdn, "slow", log);
     }
-    return { from: "network", received: result.received, attempts: result.attempts };
+    const from = result.kind === "mirror" ? "mirror" : "network";
+    return { from, received: result.received, attempts: result.attempts };
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason;
     logCdnHeaders(file, record, cdn, "failed", log);
@@ -598,14 +616,17 @@ function reportObtained(
     case "distdir":
       log.info(`${record.filename}: from a --distdir`);
       break;
+    case "mirror":
     case "network": {
       const seconds = elapsedMs / 1000;
       // A rate over a blink of time is noise.
       const rate = seconds >= 0.5 ? formatRate(record.size / seconds) : "";
       log.info(
-        `Downloaded ${record.filename}: ${formatBytes(record.size)} in ${formatDuration(seconds)}${
-          rate ? ` (${rate})` : ""
-        }${obtained.attempts > 1 ? `, ${obtained.attempts} attempts` : ""}`,
+        `Downloaded ${record.filename}${obtained.source === "mirror" ? " from a mirror" : ""}: ${
+          formatBytes(record.size)
+        } in ${formatDuration(seconds)}${rate ? ` (${rate})` : ""}${
+          obtained.attempts > 1 ? `, ${obtained.attempts} attempts` : ""
+        }`,
       );
       break;
     }

@@ -65,8 +65,13 @@ function summary(outcomes: readonly FileOutcome[], seconds: number): string {
     outcomes.filter((outcome) => outcome.error === null && outcome.source === source);
   const downloaded = count("network");
   const bytes = downloaded.reduce((sum, outcome) => sum + outcome.bytes, 0);
+  const mirrored = count("mirror");
+  const mirrorBytes = mirrored.reduce((sum, outcome) => sum + outcome.bytes, 0);
   const parts = [
     `${downloaded.length} downloaded${downloaded.length > 0 ? ` (${formatBytes(bytes)})` : ""}`,
+    ...(mirrored.length > 0
+      ? [`${mirrored.length} from mirrors (${formatBytes(mirrorBytes)})`]
+      : []),
     `${count("cache").length} from the cache`,
     `${count("present").length} already present`,
   ];

@@ -22,6 +22,8 @@ import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "./
 import type { FetchReport } from "./report.ts";
 import { type FetchPlan, planRecords } from "./plan.ts";
 import { apiSources } from "./sources.ts";
+import { apiSources, withMirrors } from "./sources.ts";
+import { type Mirror, mirrorsFor, readMirrorToken } from "../../transport/mirror.ts";
 import { ApiClient } from "../../transport/http.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import { readManifest } from "../../manifest/manifest_file.ts";
@@ -42,6 +44,10 @@ export interface FetchRequest {
   /** Only these files (all when empty). */
   readonly filenames: readonly string[];
   readonly urls: readonly string[];
+  /** `--mirror` / `TOOLTOOL_MIRRORS` base URLs, tried in order before `urls`. */
+  readonly mirrors: readonly string[];
+  /** `--mirror-auth-file`: a bearer token for the mirrors (never for the API). */
+  readonly mirrorAuthFile: string | undefined;
   readonly cacheFolder: string | undefined;
   readonly authenticationFile: string | undefined;
   readonly region: string | undefined;
@@ -65,6 +71,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
     warn: (message) => ctx.output.warn(message),
   }, ctx.env);
   if (credentials.kind !== "none") ctx.output.debug(`Using credentials from ${credentials.source}`);
+  const mirrors = await openMirrors(request, ctx);
   const cache = await openCache(request.cacheFolder, ctx);
   const clients = request.urls.map((baseUrl) =>
     new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
@@ -86,7 +93,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
       cache,
       jobs: request.jobs ?? DEFAULT_JOBS,
       rehash: request.rehash,
-      sources: apiSources(clients, request.region, log.warn),
+      sources: withMirrors(mirrors, apiSources(clients, request.region, log.warn)),
       fetch: ctx.fetch,
       signal: ctx.signal,
       stallTimeoutMs: numberFromEnv(ctx, "TOOLTOOL_STALL_TIMEOUT_MS"),
@@ -174,6 +181,14 @@ function notInManifest(filename: string, manifest: string): FileOutcome {
     unpacked: null,
     error: `Cannot fetch "${filename}": it is not in the manifest "${manifest}"`,
   };
+}
+
+async function openMirrors(request: FetchRequest, ctx: Context): Promise<Mirror[]> {
+  if (request.mirrors.length === 0) return [];
+  const token = request.mirrorAuthFile === undefined
+    ? undefined
+    : await readMirrorToken(resolve(ctx.cwd, request.mirrorAuthFile));
+  return mirrorsFor(request.mirrors, token);
 }
 
 async function openCache(folder: string | undefined, ctx: Context): Promise<Cache | undefined> {

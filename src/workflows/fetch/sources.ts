@@ -9,6 +9,21 @@ import { HttpError } from "../../errors.ts";
 import type { ApiClient } from "../../transport/http.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import type { DownloadSource } from "../../transport/download.ts";
+import { type Mirror, mirrorSource } from "../../transport/mirror.ts";
+
+/**
+ * Every source for a record: the mirrors first, in order (a plain GET each, no API call),
+ * then the API sources.
+ */
+export function withMirrors(
+  mirrors: readonly Mirror[],
+  api: (record: FileRecord) => DownloadSource[],
+): (record: FileRecord) => DownloadSource[] {
+  if (mirrors.length === 0) return api;
+  return (
+    record,
+  ) => [...mirrors.map((mirror) => mirrorSource(mirror, record.digest)), ...api(record)];
+}
 
 /**
  * The sources for a record, in `--url` order. With a region, a server that refuses the
