@@ -240,6 +240,8 @@ Deno.test("parseArgs() keeps repeated --distdir in order and reads --offline fro
   assert.equal(run(["fetch"], { TOOLTOOL_OFFLINE: "1" })?.offline, true);
   assert.equal(run(["fetch"], { TOOLTOOL_OFFLINE: "0" })?.offline, false);
   assert.equal(run(["fetch", "--dry-run"])?.dryRun, true);
+});
+
 Deno.test("--mirror is repeatable and wins over TOOLTOOL_MIRRORS, which splits on spaces and commas", () => {
   const run = (argv: string[], env = {}) => {
     const parsed = parseArgs(argv, env);

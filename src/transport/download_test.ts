@@ -535,7 +535,7 @@ Deno.test("a mirror's 404 moves on to the next source without a retry", async ()
       onSourceFailed: (error) => failed.push(error),
       onRetry: () => retries++,
     });
-    assert.equal(result.kind, "api");
+    assert.equal(result.kind, "service");
     assert.equal(result.attempts, 2);
     assert.equal(retries, 0);
     assert.ok(failed[0] instanceof HttpError && failed[0].status === 404);

@@ -31,7 +31,6 @@ import type { FileRecord } from "../../manifest/manifest.ts";
 import { formatBytes, formatDuration, formatRate } from "../../format.ts";
 import type { FileProgress, ProgressModel } from "../../progress.ts";
 import {
-  type DownloadResult,
   type DownloadSource,
   downloadVerified,
   isMirrorMiss,

@@ -21,7 +21,6 @@ import { errorMessage, ToolError } from "../../errors.ts";
 import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "./engine.ts";
 import type { FetchReport } from "./report.ts";
 import { type FetchPlan, planRecords } from "./plan.ts";
-import { apiSources } from "./sources.ts";
 import { apiSources, withMirrors } from "./sources.ts";
 import { type Mirror, mirrorsFor, readMirrorToken } from "../../transport/mirror.ts";
 import { ApiClient } from "../../transport/http.ts";
