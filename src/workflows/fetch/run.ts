@@ -133,7 +133,10 @@ export async function planFetch(request: FetchRequest, ctx: Context): Promise<Fe
     cwd: ctx.cwd,
     cache: folder ? await Cache.peek(resolve(ctx.cwd, folder)) : undefined,
     distdirs: request.distdirs.map((dir) => resolve(ctx.cwd, dir)),
-    sources: apiSources(clients, request.region, (message) => ctx.output.warn(message)),
+    sources: withMirrors(
+      await openMirrors(request, ctx),
+      apiSources(clients, request.region, (message) => ctx.output.warn(message)),
+    ),
     offline: request.offline,
     rehash: request.rehash,
     jobs: request.jobs ?? DEFAULT_JOBS,
