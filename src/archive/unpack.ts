@@ -244,13 +244,7 @@ export async function unpackArchive(
     return { format, entries: stats.entries, bytes: stats.bytes };
   } catch (error) {
     extractor.abort();
-    // Whatever failed after an abort failed because of it (a killed decompressor, say).
-    if (options.signal?.aborted) throw options.signal.reason;
-    if (error instanceof EntryProblem) {
-      throw new ArchiveError(name, error.message, { entry: error.entry, cause: error });
-    }
-    if (error instanceof ToolError) throw error;
-    throw new ArchiveError(name, errorMessage(error), { cause: error });
+    throw archiveFailure(name, error, options.signal);
   } finally {
     try {
       removeTree(temporary);
@@ -300,12 +294,7 @@ export async function extractArchiveInto(
     return { format, entries: stats.entries, bytes: stats.bytes };
   } catch (error) {
     extractor.abort();
-    if (options.signal?.aborted) throw options.signal.reason;
-    if (error instanceof EntryProblem) {
-      throw new ArchiveError(name, error.message, { entry: error.entry, cause: error });
-    }
-    if (error instanceof ToolError) throw error;
-    throw new ArchiveError(name, errorMessage(error), { cause: error });
+    throw archiveFailure(name, error, options.signal);
   }
 }
 
@@ -529,4 +518,18 @@ function makeWritable(path: string): void {
   for (const entry of Deno.readDirSync(path)) {
     if (entry.isDirectory) makeWritable(join(path, entry.name));
   }
+}
+
+/**
+ * What a failed extraction throws: the abort's reason when it was interrupted (whatever
+ * failed after an abort failed because of it, a killed decompressor say), else the error
+ * as an `ArchiveError` naming the archive (and the member, for a refused one).
+ */
+function archiveFailure(name: string, error: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return signal.reason;
+  if (error instanceof EntryProblem) {
+    return new ArchiveError(name, error.message, { entry: error.entry, cause: error });
+  }
+  if (error instanceof ToolError) return error;
+  return new ArchiveError(name, errorMessage(error), { cause: error });
 }

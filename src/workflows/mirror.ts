@@ -27,7 +27,7 @@ import type { FileRecord, Visibility } from "../manifest/manifest.ts";
 import { readManifest } from "../manifest/manifest_file.ts";
 import { forEachConcurrently } from "../pool.ts";
 import { tempPathBeside } from "../temp_names.ts";
-import { loadCredentials } from "../transport/credentials.ts";
+import { openApiClients } from "../transport/clients.ts";
 import { downloadVerified, type TransferLimits } from "../transport/download.ts";
 import { ApiClient } from "../transport/http.ts";
 import { apiSources } from "./fetch/sources.ts";
@@ -73,13 +73,7 @@ export async function runMirror(request: MirrorRequest, ctx: Context): Promise<M
   } catch (error) {
     throw new ToolError(`Cannot create the mirror folder "${target}": ${describeFsError(error)}`);
   }
-  const credentials = await loadCredentials({
-    authenticationFile: request.authenticationFile,
-    warn: (message) => ctx.output.warn(message),
-  }, ctx.env);
-  const clients = request.urls.map((baseUrl) =>
-    new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
-  );
+  const { clients } = await openApiClients(request.urls, request.authenticationFile, ctx);
   const cache = await openCache(request.cacheFolder, ctx);
   const sources = apiSources(clients, undefined, (message) => ctx.output.warn(message));
   const outcomes: MirrorOutcome[] = [];

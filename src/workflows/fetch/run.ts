@@ -16,14 +16,13 @@
 import { resolve } from "node:path";
 import { Cache } from "../../cache/cache.ts";
 import type { Context } from "../../context.ts";
-import { loadCredentials } from "../../transport/credentials.ts";
+import { openApiClients } from "../../transport/clients.ts";
 import { errorMessage, ToolError } from "../../errors.ts";
 import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "./engine.ts";
 import type { FetchReport } from "./report.ts";
 import { type FetchPlan, planRecords } from "./plan.ts";
 import { apiSources, withMirrors } from "./sources.ts";
 import { type Mirror, mirrorsFor, readMirrorToken } from "../../transport/mirror.ts";
-import { ApiClient } from "../../transport/http.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import { readManifest } from "../../manifest/manifest_file.ts";
 import { chooseRenderer, ProgressModel } from "../../progress.ts";
@@ -65,16 +64,14 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
   const started = performance.now();
   const records = await readManifest(request.manifest, { cwd: ctx.cwd });
   const { selected, unknown } = selectRecords(records, request.filenames);
-  const credentials = await loadCredentials({
-    authenticationFile: request.authenticationFile,
-    warn: (message) => ctx.output.warn(message),
-  }, ctx.env);
+  const { credentials, clients } = await openApiClients(
+    request.urls,
+    request.authenticationFile,
+    ctx,
+  );
   if (credentials.kind !== "none") ctx.output.debug(`Using credentials from ${credentials.source}`);
   const mirrors = await openMirrors(request, ctx);
   const cache = await openCache(request.cacheFolder, ctx);
-  const clients = request.urls.map((baseUrl) =>
-    new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
-  );
   const model = new ProgressModel();
   const renderer = chooseRenderer(model, ctx.output, {
     heartbeatMs: numberFromEnv(ctx, "TOOLTOOL_HEARTBEAT_MS") ?? DEFAULT_HEARTBEAT_MS,
@@ -121,13 +118,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
 export async function planFetch(request: FetchRequest, ctx: Context): Promise<FetchPlan> {
   const records = await readManifest(request.manifest, { cwd: ctx.cwd });
   const { selected, unknown } = selectRecords(records, request.filenames);
-  const credentials = await loadCredentials({
-    authenticationFile: request.authenticationFile,
-    warn: (message) => ctx.output.warn(message),
-  }, ctx.env);
-  const clients = request.urls.map((baseUrl) =>
-    new ApiClient({ baseUrl, credentials, fetch: ctx.fetch, env: ctx.env, signal: ctx.signal })
-  );
+  const { clients } = await openApiClients(request.urls, request.authenticationFile, ctx);
   const folder = request.cacheFolder;
   const files = await planRecords(selected, {
     cwd: ctx.cwd,
