@@ -212,13 +212,7 @@ export async function unpackArchive(
   options: UnpackOptions = {},
 ): Promise<UnpackResult> {
   const name = basename(archivePath);
-  let format: ArchiveFormat | undefined;
-  try {
-    format = await detectArchiveFormat(archivePath);
-  } catch (error) {
-    throw new ArchiveError(name, `cannot read it: ${errorMessage(error)}`, { cause: error });
-  }
-  if (format === undefined) throw new ArchiveError(name, "not a tar or zip archive");
+  const format = await formatOf(archivePath, name);
   options.signal?.throwIfAborted();
 
   const guards = [
@@ -281,13 +275,7 @@ export async function extractArchiveInto(
   options: Pick<UnpackOptions, "signal" | "preferExternalTools"> = {},
 ): Promise<UnpackResult> {
   const name = basename(archivePath);
-  let format: ArchiveFormat | undefined;
-  try {
-    format = await detectArchiveFormat(archivePath);
-  } catch (error) {
-    throw new ArchiveError(name, `cannot read it: ${errorMessage(error)}`, { cause: error });
-  }
-  if (format === undefined) throw new ArchiveError(name, "not a tar or zip archive");
+  const format = await formatOf(archivePath, name);
   const extractor = new Extractor(root);
   try {
     const stats = await extractWith(extractor, archivePath, format, options);
@@ -532,4 +520,16 @@ function archiveFailure(name: string, error: unknown, signal: AbortSignal | unde
   }
   if (error instanceof ToolError) return error;
   return new ArchiveError(name, errorMessage(error), { cause: error });
+}
+
+/** The archive's format from its first bytes, or an `ArchiveError` saying why there is none. */
+async function formatOf(archivePath: string, name: string): Promise<ArchiveFormat> {
+  let format: ArchiveFormat | undefined;
+  try {
+    format = await detectArchiveFormat(archivePath);
+  } catch (error) {
+    throw new ArchiveError(name, `cannot read it: ${errorMessage(error)}`, { cause: error });
+  }
+  if (format === undefined) throw new ArchiveError(name, "not a tar or zip archive");
+  return format;
 }
