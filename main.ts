@@ -157,7 +157,7 @@ async function main(argv: readonly string[]): Promise<number> {
       cores: navigator.hardwareConcurrency ?? 1,
     };
     if (readEnv("TOOLTOOL_SHA512_BACKEND") === "node") {
-      await (await import("./src/digest.ts")).forceNodeBackend();
+      (await import("./src/digest.ts")).forceNodeBackend();
     }
     const command = await COMMANDS[parsed.command]();
     await command(parsed.args, options, ctx);

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { loadNodeCrypto } from "./node_crypto.ts";
 import { forEachConcurrently } from "./pool.ts";
 import type { Sha512 } from "./sha512.ts";
 
@@ -85,22 +86,8 @@ function loadBackend(): { backend: Sha512Backend; libcrypto?: Libcrypto } {
   return loaded;
 }
 
-type CreateHash = typeof import("node:crypto").createHash;
-let nodeCreateHash: CreateHash | undefined;
-
-/**
- * Loads the `node:crypto` backend, so `createSha512("node")` works even where libcrypto
- * loaded (tests compare the two). Done at import when libcrypto cannot be loaded.
- */
-export async function loadNodeBackend(): Promise<void> {
-  nodeCreateHash ??= (await import("node:crypto")).createHash;
-}
-
-if (loadBackend().backend === "node") await loadNodeBackend();
-
 /** Makes every later hasher of this process use `node:crypto` (the fallback, for tests). */
-export async function forceNodeBackend(): Promise<void> {
-  await loadNodeBackend();
+export function forceNodeBackend(): void {
   loaded = { backend: "node" };
 }
 
@@ -166,7 +153,7 @@ class LibcryptoHasher implements Sha512Hasher {
 }
 
 class NodeHasher implements Sha512Hasher {
-  readonly #hash = nodeHash();
+  readonly #hash = loadNodeCrypto().createHash("sha512");
 
   update(chunk: Uint8Array): void {
     this.#hash.update(chunk);
@@ -180,13 +167,6 @@ class NodeHasher implements Sha512Hasher {
   digest(): Sha512 {
     return this.#hash.digest("hex") as Sha512;
   }
-}
-
-function nodeHash(): ReturnType<CreateHash> {
-  if (nodeCreateHash === undefined) {
-    throw new Error("the node:crypto SHA-512 backend is not loaded (call loadNodeBackend())");
-  }
-  return nodeCreateHash("sha512");
 }
 
 /** Starts a SHA-512 computation with the fastest backend this process can load. */

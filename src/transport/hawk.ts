@@ -9,20 +9,7 @@
  * @module
  */
 
-type NodeCrypto = typeof import("node:crypto");
-
-let nodeCrypto: NodeCrypto | undefined;
-
-/**
- * `node:crypto`, loaded on first use: loading it costs about 20 ms of start-up, and a
- * fetch of files already present, or any command without credentials, never signs.
- */
-function loadNodeCrypto(): NodeCrypto {
-  const process = (globalThis as unknown as {
-    process: { getBuiltinModule(id: string): unknown };
-  }).process;
-  return nodeCrypto ??= process.getBuiltinModule("node:crypto") as NodeCrypto;
-}
+import { loadNodeCrypto } from "../node_crypto.ts";
 
 /** Permanent or temporary Taskcluster credentials. */
 export interface TaskclusterCredentials {

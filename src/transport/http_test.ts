@@ -3,19 +3,11 @@ import { HttpError, isRetriable, NetworkError, UnsafeUrlError } from "../errors.
 import { ApiClient, httpErrorFor, readProblem } from "./http.ts";
 
 function clientWith(handler: (request: Request) => Response | Promise<Response>) {
-  const seen: Request[] = [];
-  const fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
-    const request = new Request(input, init);
-    seen.push(request);
-    return Promise.resolve(handler(request));
-  }) as typeof globalThis.fetch;
-  const client = new ApiClient({
-    baseUrl: "http://api.test/tooltool",
-    credentials: { kind: "hawk", hawk: { clientId: "c", accessToken: "t" }, source: "x" },
-    fetch,
-    env: () => undefined,
-  });
-  return { client, seen };
+  return clientAt(
+    "http://api.test/tooltool",
+    { kind: "hawk", hawk: { clientId: "c", accessToken: "t" }, source: "x" },
+    handler,
+  );
 }
 
 Deno.test("resolveDownload() returns the storage URL without following it", async () => {
@@ -127,7 +119,7 @@ Deno.test("readProblem() reads the service's wrapped errors and plain problem do
 function clientAt(
   baseUrl: string,
   credentials: ConstructorParameters<typeof ApiClient>[0]["credentials"],
-  handler: (request: Request) => Response,
+  handler: (request: Request) => Response | Promise<Response>,
 ) {
   const seen: Request[] = [];
   const fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
