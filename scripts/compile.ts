@@ -23,6 +23,9 @@ const compileArgs = [
   "compile",
   "--allow-all",
   "--no-check",
+  // Loaded with `new Worker(...)`, which the module graph does not follow (src/hash_pool.ts).
+  "--include",
+  "src/hash_worker.ts",
   "--output",
   output,
   ...(target ? ["--target", target] : []),

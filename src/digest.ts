@@ -16,6 +16,7 @@
  * @module
  */
 
+import { hashWorkers, WorkerUnavailableError } from "./hash_pool.ts";
 import { loadNodeCrypto } from "./node_crypto.ts";
 import { forEachConcurrently } from "./pool.ts";
 import type { Sha512 } from "./sha512.ts";
@@ -185,12 +186,20 @@ export function sha512Hex(data: Uint8Array | string): Sha512 {
 
 /**
  * Hashes one file in a single streaming pass. The next chunk is read while the current one
- * is hashed, so disk and CPU overlap.
+ * is hashed, so disk and CPU overlap. Inside `hashWorkers.open()`, a file the caller expects
+ * to be big (`expectedSize`) is hashed on a worker thread instead (see `hash_pool.ts`).
  */
 export async function hashFile(
   path: string,
-  options: { signal?: AbortSignal | undefined } = {},
+  options: { signal?: AbortSignal | undefined; expectedSize?: number | undefined } = {},
 ): Promise<FileDigest> {
+  if (hashWorkers.takes(options.expectedSize)) {
+    try {
+      return await hashWorkers.hash(path, options.signal);
+    } catch (error) {
+      if (!(error instanceof WorkerUnavailableError)) throw error;
+    }
+  }
   using file = await Deno.open(path, { read: true });
   const hasher = createSha512();
   let current = borrowBuffer();
@@ -231,9 +240,9 @@ function returnBuffer(buffer: Uint8Array): void {
  * Hashes many files at once. Results come back in input order; a file that cannot be read
  * is returned as the `Error` in its slot, so one bad file does not hide the others.
  *
- * With libcrypto, each chunk is hashed on Deno's blocking-thread pool, so several files in
- * flight use several cores without workers; largest files start first so a big one does
- * not start last and leave a core idle at the end.
+ * Big files go to the hash workers, small ones are hashed chunk by chunk on Deno's
+ * blocking-thread pool; largest files start first so a big one does not start last and
+ * leave a core idle at the end.
  */
 export async function hashFiles(
   paths: readonly string[],
@@ -250,10 +259,15 @@ export async function hashFiles(
   );
   const order = paths.map((_, index) => index).sort((a, b) => (sizes[b] ?? 0) - (sizes[a] ?? 0));
   const results: (FileDigest | Error)[] = new Array(paths.length);
-  await forEachConcurrently(order, concurrency, async (index) => {
-    options.signal?.throwIfAborted();
-    results[index] = await hashFile(paths[index] ?? "", { signal: options.signal }).catch(asError);
-  });
+  await hashWorkers.open(() =>
+    forEachConcurrently(order, concurrency, async (index) => {
+      options.signal?.throwIfAborted();
+      results[index] = await hashFile(paths[index] ?? "", {
+        signal: options.signal,
+        expectedSize: sizes[index],
+      }).catch(asError);
+    })
+  );
   return results;
 }
 

@@ -203,7 +203,7 @@ export class Cache {
     if (!options.rehash && await this.vouches(path, digest, info)) {
       return { kind: "valid", checked: "stamp" };
     }
-    const hashed = await hashFile(path, { signal: options.signal });
+    const hashed = await hashFile(path, { signal: options.signal, expectedSize: size });
     if (hashed.digest !== digest || hashed.size !== size) {
       return { kind: "invalid", reason: "its sha512 does not match" };
     }

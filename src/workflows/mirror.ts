@@ -182,7 +182,7 @@ async function fill(record: FileRecord, path: string, options: FillOptions): Pro
 async function holds(path: string, record: FileRecord, signal: AbortSignal): Promise<boolean> {
   const info = statOrUndefined(path);
   if (info === undefined || !info.isFile || info.size !== record.size) return false;
-  return (await hashFile(path, { signal })).digest === record.digest;
+  return (await hashFile(path, { signal, expectedSize: record.size })).digest === record.digest;
 }
 
 async function openCache(folder: string | undefined, ctx: Context): Promise<Cache | undefined> {

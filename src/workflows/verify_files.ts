@@ -12,6 +12,7 @@
 
 import { join } from "node:path";
 import { hashFile } from "../digest.ts";
+import { hashWorkers } from "../hash_pool.ts";
 import { describeFsError } from "../fs_error.ts";
 import type { FileRecord } from "../manifest/manifest.ts";
 
@@ -84,6 +85,7 @@ export async function* streamFileChecks(
   records: readonly FileRecord[],
   options: CheckFilesOptions,
 ): AsyncGenerator<FileStatus, void, undefined> {
+  using _workers = hashWorkers.scope();
   const window = Math.max(1, options.window ?? CHECK_WINDOW);
   const hashing = limiter(
     Math.max(1, options.concurrency ?? 2 * Math.max(2, navigator.hardwareConcurrency ?? 1)),
@@ -132,7 +134,7 @@ async function checkFile(
   if (settled !== undefined) return settled;
   const result = await hashing(() => {
     options.signal?.throwIfAborted();
-    return hashFile(path, { signal: options.signal }).catch(asError);
+    return hashFile(path, { signal: options.signal, expectedSize: record.size }).catch(asError);
   });
   options.signal?.throwIfAborted();
   if (result instanceof Error) return invalid(record, `cannot read: ${describeFsError(result)}`);

@@ -75,7 +75,7 @@ export async function findInDistdirs(
   options: { signal: AbortSignal; warn: (message: string) => void },
 ): Promise<string | undefined> {
   for (const path of sizedCandidates(record, dirs, options.warn)) {
-    const hashed = await hashFile(path, { signal: options.signal });
+    const hashed = await hashFile(path, { signal: options.signal, expectedSize: record.size });
     if (hashed.digest === record.digest) return path;
     options.warn(`Ignoring "${path}" for "${record.filename}": its sha512 does not match`);
   }

@@ -24,6 +24,7 @@ import { Cache } from "../../cache/cache.ts";
 import { isTempName, isUnpackTempName, tempPathBeside } from "../../temp_names.ts";
 import { removeIfPresent } from "../../fs_util.ts";
 import { hashFile } from "../../digest.ts";
+import { hashWorkers } from "../../hash_pool.ts";
 import { errorMessage, ToolError } from "../../errors.ts";
 import { describeFsError } from "../../fs_error.ts";
 import { tryLock } from "../../lock.ts";
@@ -174,6 +175,7 @@ export async function fetchRecords(
   records: readonly FileRecord[],
   options: FetchOptions,
 ): Promise<FileOutcome[]> {
+  using _workers = hashWorkers.scope();
   const { model } = options;
   const run: RunState = { cacheBroken: undefined };
   await removeStaleTempFiles(options.cwd, options.log);
@@ -347,7 +349,10 @@ async function checkPresent(
     options.log.debug(`${record.filename}: present, unchanged since it was verified`);
     return "valid";
   }
-  const hashed = await hashFile(destination, { signal: options.signal });
+  const hashed = await hashFile(destination, {
+    signal: options.signal,
+    expectedSize: record.size,
+  });
   if (hashed.digest !== record.digest) return "invalid";
   cache?.recordVerified(destination, record.digest, info);
   return "valid";

@@ -129,7 +129,7 @@ async function holds(
   if (!options.rehash && cache !== undefined && await cache.vouches(path, record.digest, info)) {
     return true;
   }
-  const hashed = await hashFile(path, { signal: options.signal });
+  const hashed = await hashFile(path, { signal: options.signal, expectedSize: record.size });
   return hashed.digest === record.digest;
 }
 
