@@ -8,7 +8,8 @@
  *
  * Inputs are generated once under `.bench/trees/` (gitignored). `TOOLTOOL_BENCH_TREE_MB`
  * scales the toolchain down for a quick run (default 600). tooltool.py needs python3's
- * `zstandard` module for `.tar.zst`; without it that row says so.
+ * `zstandard` module for `.tar.zst` (Debian: python3-zstandard; the bench uses the first
+ * python3 that has it); without it that row says so.
  *
  * @module
  */
@@ -145,15 +146,31 @@ interface Row {
   note: string;
 }
 
+/**
+ * The first Python that can import `zstandard` (tooltool.py needs it for `.tar.zst`): the one
+ * on PATH, else the system's (Debian's python3-zstandard installs there, not into pyenv's).
+ */
+async function pythonWithZstandard(): Promise<string | undefined> {
+  for (const candidate of ["python3", "/usr/bin/python3"]) {
+    const probe = await new Deno.Command(candidate, {
+      args: ["-c", "import zstandard"],
+      stdout: "null",
+      stderr: "null",
+    }).output().catch(() => undefined);
+    if (probe?.success) return candidate;
+  }
+  return undefined;
+}
+
 /** Runs the benchmark and returns a markdown table. */
 export async function benchTrees(): Promise<string> {
   const totalMb = Number(Deno.env.get("TOOLTOOL_BENCH_TREE_MB") ?? "600");
   const archives = await ensureInputs(totalMb);
   const root = await Deno.makeTempDir({ dir: `${REPO_ROOT}.bench`, prefix: "trees-run-" });
   const python = hasPython();
-  const zstdPy = python &&
-    (await new Deno.Command("python3", { args: ["-c", "import zstandard"], stderr: "null" })
-      .output()).success;
+  const zstdPython = python ? await pythonWithZstandard() : undefined;
+  const zstdPy = zstdPython !== undefined;
+  const pythonBin = zstdPython ?? "python3";
   const records = await seedStorage(
     join(root, "server", "storage"),
     archives.map((path) => ({ path })),
@@ -163,7 +180,7 @@ export async function benchTrees(): Promise<string> {
   const ours = (cwd: string, cache: string, extra: string[] = []) =>
     measure(deno, [...prefix, "--url", server.url, "fetch", "-c", cache, ...extra], cwd);
   const py = (cwd: string, cache: string) =>
-    measure("python3", [TOOLTOOL_PY, "--url", server.url, "fetch", "-c", cache], cwd);
+    measure(pythonBin, [TOOLTOOL_PY, "--url", server.url, "fetch", "-c", cache], cwd);
   const rows: Row[] = [];
   try {
     for (const record of records) {
