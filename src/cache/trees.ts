@@ -194,6 +194,16 @@ export class TreeStore {
     }
   }
 
+  /**
+   * Whether the tree of `digest` is built and unchanged, so that an unpack would place it
+   * rather than extract the archive. Reads only: no lock is taken and nothing is created,
+   * for `fetch --dry-run` (a fetch checks again, under the lock, before it places).
+   */
+  async isReady(digest: string): Promise<boolean> {
+    const boot = this.#boot ?? await readBootId();
+    return this.#check(digest, boot).kind === "ok";
+  }
+
   #preferredMethod(): TreeMethod {
     if (clones(this.dir)) return "reflink";
     return this.#mode === "copy" ? "copy" : "hardlink";
