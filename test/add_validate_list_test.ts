@@ -168,6 +168,23 @@ Deno.test("tooltool add with an absolute -m names it as given", async () => {
   assert.equal(await Deno.readTextFile(join(dir.path, "m.tt")), "[1]");
 });
 
+Deno.test("tooltool add writes a manifest and records a file whose names take 255 bytes", async () => {
+  await using dir = await tempDir();
+  const manifest = `${"m".repeat(252)}.tt`;
+  const file = `${"f".repeat(251)}.bin`;
+  assert.equal(encoder.encode(manifest).length, 255);
+  assert.equal(encoder.encode(file).length, 255);
+  await Deno.writeTextFile(join(dir.path, file), "data");
+  const run = await runTool(["add", "-m", manifest, file], { cwd: dir.path });
+  assert.deepEqual(run, { code: 0, stdout: "", stderr: "" });
+  assert.equal(
+    await Deno.readTextFile(join(dir.path, manifest)),
+    manifestOf([await entry(file, "data")]),
+  );
+  const names = (await Array.fromAsync(Deno.readDir(dir.path))).map((e) => e.name).sort();
+  assert.deepEqual(names, [file, manifest].sort(), "no temporary file is left");
+});
+
 // ---------------------------------------------------------------------------------------
 // list and validate
 
