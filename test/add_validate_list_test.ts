@@ -280,6 +280,23 @@ Deno.test("tooltool validate catches a same-size file with different content", a
   );
 });
 
+Deno.test("tooltool list and validate take -c and create nothing in that folder", async () => {
+  await using dir = await tempDir();
+  await mixedDirectory(dir.path);
+  await Deno.mkdir(join(dir.path, "photos"));
+  await Deno.writeTextFile(join(dir.path, "photos", "cat.jpg"), "meow");
+  for (const folder of ["photos", "missing"]) {
+    for (const command of ["list", "validate"]) {
+      const run = await runTool([command, "-c", folder], { cwd: dir.path });
+      assertClean(run, `${command} -c ${folder}`);
+    }
+  }
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(join(dir.path, "photos")), (e) => e.name), [
+    "cat.jpg",
+  ]);
+  assert.equal(await Deno.lstat(join(dir.path, "missing")).catch(() => undefined), undefined);
+});
+
 Deno.test("tooltool list and validate fail with one line when the manifest is missing", async () => {
   await using dir = await tempDir();
   for (const command of ["list", "validate"]) {

@@ -167,3 +167,15 @@ Deno.test("fetch --dry-run says an unpack would come from a ready tree, unless t
     assert.deepEqual(await snapshot(fx.root), removed, "the dry runs changed nothing");
     assert.equal(fx.server.requests.length, requests, "the dry runs made no request");
   }));
+
+Deno.test("fetch --dry-run -c on a folder of user files creates nothing in it", () =>
+  withFetchFixture({ "a.bin": 1000 }, async (fx) => {
+    const folder = join(fx.root, "photos");
+    await Deno.mkdir(folder);
+    await Deno.writeTextFile(join(folder, "cat.jpg"), "meow");
+    const before = await snapshot(fx.root);
+    const run = await fx.run(["fetch", "--dry-run", "-c", folder]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, `a.bin: service ${fx.server.url}, 1000 B to download\n`);
+    assert.deepEqual(await snapshot(fx.root), before);
+  }));

@@ -25,7 +25,7 @@
 import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import { acquireLock, type FileLock, tryLock } from "../lock.ts";
-import { readDirIfPresent } from "../fs_util.ts";
+import { readDirIfPresent, statOrUndefined } from "../fs_util.ts";
 import { readBootId } from "./stamps.ts";
 import { STATE_DIR } from "./cache.ts";
 import {
@@ -294,9 +294,11 @@ export class TreeStore {
   /**
    * Takes the exclusive lock of the tree of `digest` if it is free at once (`"busy"` when a
    * fetch is placing or building it). Hold it while removing the tree with {@link remove}.
+   * `"none"` when the cache has no trees folder at all: no tree to lock or remove, and no
+   * folder or lock file is made (a purge creates nothing in a cache without trees).
    */
-  async tryLockTree(digest: string): Promise<FileLock | "busy"> {
-    Deno.mkdirSync(this.dir, { recursive: true });
+  async tryLockTree(digest: string): Promise<FileLock | "busy" | "none"> {
+    if (!statOrUndefined(this.dir)?.isDirectory) return "none";
     return await tryLock(this.#lockPath(digest), { exclusive: true }) ?? "busy";
   }
 

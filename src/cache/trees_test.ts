@@ -97,3 +97,9 @@ Deno.test("TreeStore.isReady() is true only for a built, unchanged tree, and wri
     assert.equal(await store.isReady(DIGEST), true);
     assert.equal(await later.isReady(DIGEST), false, "a tree from another boot is rebuilt");
   }));
+
+Deno.test("TreeStore.tryLockTree() is 'none' when there are no trees, and makes no folder", () =>
+  withStore(async ({ store }) => {
+    assert.equal(await store.tryLockTree(DIGEST), "none");
+    assert.equal(statOrUndefined(store.dir), undefined);
+  }));
