@@ -7,6 +7,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { hiddenName } from "./temp_names.ts";
 
 /** Options for `writeFileAtomic`. */
 export interface WriteFileAtomicOptions {
@@ -42,7 +43,10 @@ export async function writeFileAtomic(
     throw new Deno.errors.PermissionDenied(`Cannot write "${path}": the file is read-only`);
   }
   const directory = dirname(target);
-  const temp = join(directory, `.${basename(target)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  const temp = join(
+    directory,
+    hiddenName(basename(target), `.${crypto.randomUUID().slice(0, 8)}.tmp`),
+  );
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
   let file: Deno.FsFile | undefined;
   try {

@@ -117,3 +117,12 @@ Deno.test("writeFileAtomic() lets concurrent writers each leave a whole file", a
     assert.deepEqual(await entries(dir), ["m.tt"]);
   });
 });
+
+Deno.test("writeFileAtomic() writes a file whose name takes 255 bytes", async () => {
+  await withTempDir(async (dir) => {
+    const name = `${"m".repeat(252)}.tt`;
+    await writeFileAtomic(join(dir, name), "[]");
+    assert.equal(await Deno.readTextFile(join(dir, name)), "[]");
+    assert.deepEqual(await entries(dir), [name], "no temporary file is left");
+  });
+});

@@ -168,6 +168,23 @@ Deno.test("tooltool add with an absolute -m names it as given", async () => {
   assert.equal(await Deno.readTextFile(join(dir.path, "m.tt")), "[1]");
 });
 
+Deno.test("tooltool add writes a manifest and records a file whose names take 255 bytes", async () => {
+  await using dir = await tempDir();
+  const manifest = `${"m".repeat(252)}.tt`;
+  const file = `${"f".repeat(251)}.bin`;
+  assert.equal(encoder.encode(manifest).length, 255);
+  assert.equal(encoder.encode(file).length, 255);
+  await Deno.writeTextFile(join(dir.path, file), "data");
+  const run = await runTool(["add", "-m", manifest, file], { cwd: dir.path });
+  assert.deepEqual(run, { code: 0, stdout: "", stderr: "" });
+  assert.equal(
+    await Deno.readTextFile(join(dir.path, manifest)),
+    manifestOf([await entry(file, "data")]),
+  );
+  const names = (await Array.fromAsync(Deno.readDir(dir.path))).map((e) => e.name).sort();
+  assert.deepEqual(names, [file, manifest].sort(), "no temporary file is left");
+});
+
 // ---------------------------------------------------------------------------------------
 // list and validate
 
@@ -261,6 +278,23 @@ Deno.test("tooltool validate catches a same-size file with different content", a
       `${(await sha512("aaaa")).slice(0, 12)}…\n` +
       'error: 1 of 1 files in manifest "manifest.tt" is absent or invalid\n',
   );
+});
+
+Deno.test("tooltool list and validate take -c and create nothing in that folder", async () => {
+  await using dir = await tempDir();
+  await mixedDirectory(dir.path);
+  await Deno.mkdir(join(dir.path, "photos"));
+  await Deno.writeTextFile(join(dir.path, "photos", "cat.jpg"), "meow");
+  for (const folder of ["photos", "missing"]) {
+    for (const command of ["list", "validate"]) {
+      const run = await runTool([command, "-c", folder], { cwd: dir.path });
+      assertClean(run, `${command} -c ${folder}`);
+    }
+  }
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(join(dir.path, "photos")), (e) => e.name), [
+    "cat.jpg",
+  ]);
+  assert.equal(await Deno.lstat(join(dir.path, "missing")).catch(() => undefined), undefined);
 });
 
 Deno.test("tooltool list and validate fail with one line when the manifest is missing", async () => {

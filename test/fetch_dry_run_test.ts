@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { withFetchFixture } from "./fetch_fixture.ts";
+import { tar } from "./helpers/archives.ts";
 
 /** Every path under `root` with its size and mtime, to compare before and after. */
 async function snapshot(root: string): Promise<string[]> {
@@ -96,4 +97,85 @@ Deno.test("fetch --dry-run --offline reports the files nothing local holds and e
       run.stderr,
       /error: Cannot fetch "b\.bin" offline: it is not in the working directory, the cache\n/,
     );
+  }));
+
+Deno.test("fetch --dry-run says an unpack would come from a ready tree, unless the tree cache is off", () =>
+  withFetchFixture({ "plain.bin": 1000 }, async (fx) => {
+    const content = tar([
+      { name: "tool/", type: "5" },
+      { name: "tool/bin", data: "#!/bin/sh\n", mode: 0o755, mtime: 1_600_000_000 },
+    ]);
+    const { digest, size } = await fx.server.addFile(content);
+    const archive = { filename: "tool.tar", content, digest, size, unpack: true };
+    await fx.writeManifest([...fx.files, archive]);
+    const cold = await fx.run(["fetch", "--dry-run", "--json", "-c", fx.cache]);
+    assert.equal(cold.code, 0, cold.stderr);
+    assert.deepEqual(
+      JSON.parse(cold.stdout).files.map((f: Record<string, unknown>) => [f.source, f.unpackFrom]),
+      [["service", null], ["service", "archive"]],
+    );
+
+    const real = await fx.run(["fetch", "-c", fx.cache]);
+    assert.equal(real.code, 0, real.stderr);
+    const before = await snapshot(fx.root);
+    const requests = fx.server.requests.length;
+    const warm = await fx.run(["fetch", "--dry-run", "--json", "-c", fx.cache]);
+    assert.equal(warm.code, 0, warm.stderr);
+    const plan = JSON.parse(warm.stdout);
+    assert.deepEqual(
+      plan.files.map((
+        f: Record<string, unknown>,
+      ) => [f.filename, f.source, f.unpack, f.unpackFrom]),
+      [["plain.bin", "present", 0, null], ["tool.tar", "present", size, "tree"]],
+    );
+    const text = await fx.run(["fetch", "--dry-run", "-c", fx.cache]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(
+      text.stdout,
+      "plain.bin: present\ntool.tar: present, unpack from the tree cache\n",
+    );
+    assert.match(
+      text.stderr,
+      /of archives to unpack \(1 from the tree cache\); nothing was changed/,
+    );
+
+    assert.deepEqual(await snapshot(fx.root), before, "the dry runs changed nothing");
+
+    // Without the archive in the working directory, the entry is the source; the tree still serves.
+    await Deno.remove(join(fx.work, "tool.tar"));
+    const removed = await snapshot(fx.root);
+    const fromCache = await fx.run(["fetch", "--dry-run", "-c", fx.cache, "tool.tar"]);
+    assert.equal(
+      fromCache.stdout,
+      `tool.tar: cache ${join(fx.cache, digest)}, unpack from the tree cache\n`,
+    );
+    for (
+      const off of [
+        { args: ["--no-tree-cache"], env: {} },
+        { args: [], env: { TOOLTOOL_TREE_CACHE: "0" } },
+      ]
+    ) {
+      const run = await fx.run(["fetch", "--dry-run", "-c", fx.cache, ...off.args, "tool.tar"], {
+        env: off.env,
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(
+        run.stdout,
+        `tool.tar: cache ${join(fx.cache, digest)}, unpack from the archive\n`,
+      );
+    }
+    assert.deepEqual(await snapshot(fx.root), removed, "the dry runs changed nothing");
+    assert.equal(fx.server.requests.length, requests, "the dry runs made no request");
+  }));
+
+Deno.test("fetch --dry-run -c on a folder of user files creates nothing in it", () =>
+  withFetchFixture({ "a.bin": 1000 }, async (fx) => {
+    const folder = join(fx.root, "photos");
+    await Deno.mkdir(folder);
+    await Deno.writeTextFile(join(folder, "cat.jpg"), "meow");
+    const before = await snapshot(fx.root);
+    const run = await fx.run(["fetch", "--dry-run", "-c", folder]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, `a.bin: service ${fx.server.url}, 1000 B to download\n`);
+    assert.deepEqual(await snapshot(fx.root), before);
   }));

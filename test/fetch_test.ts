@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createTemporaryCredentials, SCOPE_PREFIX } from "./fake_server/server.ts";
 import { runTool } from "./cli.ts";
 import { FAST_ENV, listNames, withFetchFixture } from "./fetch_fixture.ts";
+import { tar } from "./helpers/archives.ts";
 
 Deno.test("fetch downloads every file of the manifest, verified, and prints nothing on stdout", () =>
   withFetchFixture({ "a.bin": 300_000, "b.txt": 20 }, async (fx) => {
@@ -294,4 +295,48 @@ Deno.test("fetch reports an archive that cannot be unpacked as a failed file", (
     assert.equal(run.code, 1);
     assert.match(run.stderr, /^error: .*broken\.tar\.gz/m);
     assert.match(run.stderr, /^error: Failed to fetch 1 of 1 file: broken\.tar\.gz$/m);
+  }));
+
+Deno.test("fetch writes files whose names take 255 bytes, with and without a cache", async () => {
+  // The longest names a manifest may hold: their temporary files must fit beside them too.
+  const ascii = `${"a".repeat(251)}.bin`;
+  const accented = `${"é".repeat(125)}x.bin`;
+  assert.equal(new TextEncoder().encode(ascii).length, 255);
+  assert.equal(new TextEncoder().encode(accented).length, 255);
+  await withFetchFixture({ [ascii]: 1000, [accented]: 2000 }, async (fx) => {
+    for (
+      const [label, args, env] of [
+        ["no cache", [], {}],
+        ["a copying cache", ["-c", fx.cache], { TOOLTOOL_CACHE_LINKS: "0" }],
+      ] as const
+    ) {
+      const run = await fx.run(["fetch", ...args], { env });
+      assert.equal(run.code, 0, `${label}: ${run.stderr}`);
+      for (const file of fx.files) {
+        assert.deepEqual(await Deno.readFile(join(fx.work, file.filename)), file.content, label);
+      }
+      assert.deepEqual(
+        await listNames(fx.work),
+        [ascii, accented, "manifest.tt"].sort(),
+        `${label}: no temporary file is left`,
+      );
+      for (const file of fx.files) await Deno.remove(join(fx.work, file.filename));
+    }
+  });
+});
+
+Deno.test("fetch unpacks an archive whose name takes 255 bytes, with and without the tree cache", () =>
+  withFetchFixture({}, async (fx) => {
+    const content = tar([{ name: "tool/README", data: "hello\n", mtime: 1_600_000_000 }]);
+    const { digest, size } = await fx.server.addFile(content);
+    const filename = `${"t".repeat(251)}.tar`;
+    await fx.writeManifest([{ filename, content, digest, size, unpack: true }]);
+    for (const args of [[], ["-c", fx.cache], ["-c", fx.cache]]) {
+      const run = await fx.run(["fetch", ...args], { env: { TOOLTOOL_CACHE_LINKS: "0" } });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(await Deno.readTextFile(join(fx.work, "tool", "README")), "hello\n");
+      assert.deepEqual(await listNames(fx.work), [filename, "manifest.tt", "tool"].sort());
+      await Deno.remove(join(fx.work, filename));
+      await Deno.remove(join(fx.work, "tool"), { recursive: true });
+    }
   }));

@@ -5,13 +5,29 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { STATE_DIR } from "../src/cache/cache.ts";
-import { runTool } from "./cli.ts";
+import { redact, runTool } from "./cli.ts";
 import { listNames, spawnTool, waitFor, withFetchFixture } from "./fetch_fixture.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 async function entriesIn(cache: string): Promise<string[]> {
   return (await listNames(cache)).filter((name) => name !== STATE_DIR);
+}
+
+/** Every path under `root` with its type, size and mtime, to compare before and after. */
+async function tree(root: string): Promise<string[]> {
+  const lines: string[] = [];
+  const walk = async (dir: string, prefix: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const info = await Deno.lstat(join(dir, entry.name));
+      lines.push(
+        `${prefix}${entry.name} ${info.isDirectory} ${info.size} ${info.mtime?.getTime()}`,
+      );
+      if (entry.isDirectory) await walk(join(dir, entry.name), `${prefix}${entry.name}/`);
+    }
+  };
+  await walk(root, "");
+  return lines.sort();
 }
 
 /**
@@ -34,11 +50,55 @@ Deno.test("purge without -c fails and says what is missing", () =>
     );
   }));
 
-Deno.test("purge of a cache folder that does not exist succeeds with nothing to do", () =>
+Deno.test("purge of a cache folder that does not exist fails, as tooltool.py does, and creates it not", () =>
   withFetchFixture({}, async (fx) => {
-    const run = await runTool(["purge", "-c", fx.cache], { cwd: fx.work });
+    for (const args of [[], ["-s", "1"], ["--json"]]) {
+      const run = await runTool(["purge", "-c", fx.cache, ...args], { cwd: fx.work });
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(
+        redact(run.stderr, { [fx.cache]: "<cache>" }),
+        'error: Cannot purge "<cache>": the folder does not exist\n' +
+          "hint: check the path given to -c/--cache-folder\n",
+      );
+      if (args.includes("--json")) assert.equal(JSON.parse(run.stdout).ok, false);
+      assert.equal(await Deno.lstat(fx.cache).catch(() => undefined), undefined);
+    }
+  }));
+
+Deno.test("purge of a folder that holds no cache says there is nothing to purge and changes nothing", () =>
+  withFetchFixture({}, async (fx) => {
+    const folder = join(fx.root, "photos");
+    await Deno.mkdir(join(folder, "2024"), { recursive: true });
+    await Deno.writeTextFile(join(folder, "cat.jpg"), "meow");
+    const before = await tree(folder);
+    const run = await runTool(["purge", "-c", folder, "-v"], { cwd: fx.work });
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /^Nothing to purge: ".*" does not exist$/m);
+    assert.equal(
+      redact(run.stderr, { [folder]: "<dir>" }),
+      "Left 2024: not a cache entry\nLeft cat.jpg: not a cache entry\n" +
+        'Nothing to purge in "<dir>": it holds no cache entries\n',
+    );
+    const json = await runTool(["purge", "-c", folder, "--json", "--max-age", "1"], {
+      cwd: fx.work,
+    });
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout);
+    assert.deepEqual(report.removed, []);
+    assert.deepEqual(report.ignored, ["2024", "cat.jpg"]);
+    assert.equal(report.entriesLeft, 0);
+    assert.deepEqual(await tree(folder), before, "no .tooltool/, no lock, no journal");
+  }));
+
+Deno.test("purge of a cache tooltool.py filled removes its entries and creates no state folder", () =>
+  withFetchFixture({}, async (fx) => {
+    await Deno.mkdir(fx.cache);
+    const digest = "e".repeat(128);
+    await Deno.writeTextFile(join(fx.cache, digest), "entry");
+    await Deno.writeTextFile(join(fx.cache, "notes.txt"), "mine");
+    const run = await runTool(["purge", "-c", fx.cache, "--json"], { cwd: fx.work });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout).removed.map((e: { name: string }) => e.name), [digest]);
+    assert.deepEqual(await listNames(fx.cache), ["notes.txt"]);
   }));
 
 Deno.test("purge with no size empties the cache, exits 0 and reports what it removed", () =>

@@ -120,8 +120,10 @@ export class Cache {
   }
 
   /**
-   * A cache to read only (a dry run): nothing is created, compacted or locked by opening it;
-   * `undefined` when the folder does not exist. Use only `entryPath` and `vouches` on it.
+   * A cache opened without creating anything (nothing is created, compacted or locked by
+   * opening it); `undefined` when the folder does not exist. A dry run uses only `entryPath`
+   * and `vouches` on it; `purge` also deletes from it, which creates no state folder where
+   * there is none (a tooltool.py cache).
    */
   static async peek(root: string, options: CacheOptions = {}): Promise<Cache | undefined> {
     if (!statOrUndefined(root)?.isDirectory) return undefined;
@@ -422,6 +424,8 @@ export class Cache {
 
   /** Rewrites the journal with only what concerns entries still in the cache. */
   async compact(): Promise<void> {
+    // No state folder (a tooltool.py cache, opened with `peek`): no journal, nothing to make.
+    if (!statOrUndefined(join(this.root, STATE_DIR))?.isDirectory) return;
     await this.#journal.compact((digest) => this.#hasEntry(digest));
   }
 

@@ -25,7 +25,7 @@
 import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import { acquireLock, type FileLock, tryLock } from "../lock.ts";
-import { readDirIfPresent } from "../fs_util.ts";
+import { readDirIfPresent, statOrUndefined } from "../fs_util.ts";
 import { readBootId } from "./stamps.ts";
 import { STATE_DIR } from "./cache.ts";
 import {
@@ -194,6 +194,16 @@ export class TreeStore {
     }
   }
 
+  /**
+   * Whether the tree of `digest` is built and unchanged, so that an unpack would place it
+   * rather than extract the archive. Reads only: no lock is taken and nothing is created,
+   * for `fetch --dry-run` (a fetch checks again, under the lock, before it places).
+   */
+  async isReady(digest: string): Promise<boolean> {
+    const boot = this.#boot ?? await readBootId();
+    return this.#check(digest, boot).kind === "ok";
+  }
+
   #preferredMethod(): TreeMethod {
     if (clones(this.dir)) return "reflink";
     return this.#mode === "copy" ? "copy" : "hardlink";
@@ -284,9 +294,11 @@ export class TreeStore {
   /**
    * Takes the exclusive lock of the tree of `digest` if it is free at once (`"busy"` when a
    * fetch is placing or building it). Hold it while removing the tree with {@link remove}.
+   * `"none"` when the cache has no trees folder at all: no tree to lock or remove, and no
+   * folder or lock file is made (a purge creates nothing in a cache without trees).
    */
-  async tryLockTree(digest: string): Promise<FileLock | "busy"> {
-    Deno.mkdirSync(this.dir, { recursive: true });
+  async tryLockTree(digest: string): Promise<FileLock | "busy" | "none"> {
+    if (!statOrUndefined(this.dir)?.isDirectory) return "none";
     return await tryLock(this.#lockPath(digest), { exclusive: true }) ?? "busy";
   }
 

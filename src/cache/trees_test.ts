@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tar } from "../../test/helpers/archives.ts";
+import { statOrUndefined } from "../fs_util.ts";
 import { TreeStore } from "./trees.ts";
 
 const DIGEST = "a".repeat(128);
@@ -76,4 +77,29 @@ Deno.test("TreeStore copy mode places files with the archive's modes and times",
     const info = Deno.statSync(join(dir, "tool", "a"));
     assert.equal((info.mode ?? 0) & 0o777, 0o755);
     assert.equal(info.mtime?.getTime(), 1_600_000_000_000);
+  }));
+
+Deno.test("TreeStore.isReady() is true only for a built, unchanged tree, and writes nothing", () =>
+  withStore(async ({ store, archive, work }) => {
+    const cache = join(store.dir, "..", "..");
+    assert.equal(await store.isReady(DIGEST), false);
+    assert.equal(statOrUndefined(cache), undefined, "asking made no cache folder");
+    await store.unpack(DIGEST, archive, work());
+    const before = [...Deno.readDirSync(store.dir)].map((entry) => entry.name).sort();
+    assert.equal(await store.isReady(DIGEST), true);
+    assert.equal(await store.isReady("b".repeat(128)), false);
+    assert.deepEqual([...Deno.readDirSync(store.dir)].map((entry) => entry.name).sort(), before);
+    const cached = join(store.treePath(DIGEST), "tree", "tool", "a");
+    Deno.chmodSync(cached, 0o644);
+    assert.equal(await store.isReady(DIGEST), false, "a writable file is no longer trusted");
+    const later = new TreeStore(cache, { boot: "boot-2" });
+    Deno.chmodSync(cached, 0o444);
+    assert.equal(await store.isReady(DIGEST), true);
+    assert.equal(await later.isReady(DIGEST), false, "a tree from another boot is rebuilt");
+  }));
+
+Deno.test("TreeStore.tryLockTree() is 'none' when there are no trees, and makes no folder", () =>
+  withStore(async ({ store }) => {
+    assert.equal(await store.tryLockTree(DIGEST), "none");
+    assert.equal(statOrUndefined(store.dir), undefined);
   }));

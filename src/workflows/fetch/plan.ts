@@ -1,8 +1,9 @@
 /**
- * `fetch --dry-run`: where each file would come from, and how many bytes would be
- * downloaded and unpacked, found by reading only. Nothing is written: no cache folder or
- * entry, no journal line, no lock, no temporary file (files are checked as a fetch would,
- * by stat stamp or by hashing, but the results are not recorded). The network is not
+ * `fetch --dry-run`: where each file would come from, whether an `unpack` archive would be
+ * placed from the cache's tree or extracted, and how many bytes would be downloaded and
+ * unpacked, found by reading only. Nothing is written: no cache folder or entry, no journal
+ * line, no lock, no temporary file (files and trees are checked as a fetch would, by stat
+ * stamp or by hashing, but the results are not recorded). The network is not
  * contacted either: a file to download is planned from the first source that would be
  * tried, which may still fall through to the next one on the day.
  *
@@ -24,6 +25,12 @@ import { findInDistdirs } from "./distdir.ts";
 /** Where a file would come from; `missing` when nothing could provide it (offline). */
 export type PlanSource = "present" | "cache" | "distdir" | NetworkSourceKind | "missing";
 
+/**
+ * Where an `unpack` archive's files would come from: `tree` when the cache holds its
+ * extracted tree, built and unchanged (placed without extracting), else `archive`.
+ */
+export type PlanUnpack = "tree" | "archive";
+
 /** The plan for one record. */
 export interface PlannedFile {
   readonly filename: string;
@@ -36,6 +43,8 @@ export interface PlannedFile {
   readonly download: number;
   /** Archive bytes it would unpack (its size when marked `unpack`). */
   readonly unpack: number;
+  /** Where the unpacked files would come from; `null` when not unpacked. */
+  readonly unpackFrom: PlanUnpack | null;
   /** A file of that name is there but does not match, and would be replaced. */
   readonly replaces: boolean;
   /** Why it could not be fetched; `null` when it could. */
@@ -57,6 +66,11 @@ export interface PlanOptions {
   readonly sources: (record: FileRecord) => readonly DownloadSource[];
   readonly offline: boolean;
   readonly rehash: boolean;
+  /**
+   * Whether the tree cache holds a ready tree for a digest (read only); absent when the
+   * tree cache would not be used (no cache, `--no-tree-cache`, `TOOLTOOL_TREE_CACHE=0`).
+   */
+  readonly treeReady?: ((digest: string) => Promise<boolean>) | undefined;
   readonly jobs: number;
   readonly signal: AbortSignal;
   readonly warn: (message: string) => void;
@@ -81,6 +95,12 @@ export async function planRecords(
 
 async function planOne(record: FileRecord, options: PlanOptions): Promise<PlannedFile> {
   const unpack = record.unpack ? record.size : 0;
+  // The tree is keyed by digest: it serves the unpack wherever the archive itself comes from.
+  const unpackFrom: PlanUnpack | null = !record.unpack
+    ? null
+    : await options.treeReady?.(record.digest)
+    ? "tree"
+    : "archive";
   const plan = (source: PlanSource, from: string | null, replaces: boolean): PlannedFile => ({
     filename: record.filename,
     digest: record.digest,
@@ -89,6 +109,7 @@ async function planOne(record: FileRecord, options: PlanOptions): Promise<Planne
     from,
     download: source === "service" || source === "mirror" ? record.size : 0,
     unpack: source === "missing" ? 0 : unpack,
+    unpackFrom: source === "missing" ? null : unpackFrom,
     replaces,
     error: source === "missing"
       ? `Cannot fetch "${record.filename}" offline: it is not in the working directory, the cache${
@@ -133,6 +154,11 @@ async function holds(
   return hashed.digest === record.digest;
 }
 
+const UNPACK_WORDS: Record<PlanUnpack, string> = {
+  tree: "the tree cache",
+  archive: "the archive",
+};
+
 /**
  * Prints the plan (one line per file on stdout, or the `--json` report), the totals on
  * stderr, and throws when a file could not be fetched (offline and nowhere local).
@@ -157,13 +183,19 @@ export function renderFetchPlan(plan: FetchPlan, ctx: Context): void {
     const from = file.from === null ? "" : ` ${file.from}`;
     const bytes = file.download > 0 ? `, ${formatBytes(file.download)} to download` : "";
     const replaced = file.replaces ? " (replacing the file there)" : "";
-    output.data(`${file.filename}: ${file.source}${from}${bytes}${replaced}`);
+    const unpacked = file.unpackFrom === null
+      ? ""
+      : `, unpack from ${UNPACK_WORDS[file.unpackFrom]}`;
+    output.data(`${file.filename}: ${file.source}${from}${bytes}${replaced}${unpacked}`);
   }
   const downloads = files.filter((file) => file.download > 0).length;
+  const trees = files.filter((file) => file.unpackFrom === "tree").length;
   output.info(
     `Dry run: ${plural(files.length, "file")}: ${downloads} to download (${
       formatBytes(download)
-    }), ${formatBytes(unpack)} of archives to unpack; nothing was changed`,
+    }), ${formatBytes(unpack)} of archives to unpack${
+      trees > 0 ? ` (${trees} from the tree cache)` : ""
+    }; nothing was changed`,
   );
   if (failed.length === 0) return;
   for (const file of failed) output.error(file.error ?? "missing");

@@ -120,9 +120,11 @@ export async function planFetch(request: FetchRequest, ctx: Context): Promise<Fe
   const { selected, unknown } = selectRecords(records, request.filenames);
   const { clients } = await openApiClients(request.urls, request.authenticationFile, ctx);
   const folder = request.cacheFolder;
+  const cache = folder ? await Cache.peek(resolve(ctx.cwd, folder)) : undefined;
   const files = await planRecords(selected, {
     cwd: ctx.cwd,
-    cache: folder ? await Cache.peek(resolve(ctx.cwd, folder)) : undefined,
+    cache,
+    treeReady: await treeProbe(cache, selected, treeCacheMode(request, ctx)),
     distdirs: request.distdirs.map((dir) => resolve(ctx.cwd, dir)),
     sources: withMirrors(
       await openMirrors(request, ctx),
@@ -142,10 +144,28 @@ export async function planFetch(request: FetchRequest, ctx: Context): Promise<Fe
     from: null,
     download: 0,
     unpack: 0,
+    unpackFrom: null,
     replaces: false,
     error: notInManifest(filename, request.manifest).error,
   })));
   return { files, offline: request.offline };
+}
+
+/**
+ * How a dry run learns whether an archive's tree is ready, when a fetch would use the tree
+ * cache at all; the tree code is loaded only when a record is to be unpacked.
+ */
+async function treeProbe(
+  cache: Cache | undefined,
+  records: readonly FileRecord[],
+  mode: "off" | "auto" | "copy",
+): Promise<((digest: string) => Promise<boolean>) | undefined> {
+  if (cache === undefined || mode === "off" || !records.some((record) => record.unpack)) {
+    return undefined;
+  }
+  const { TreeStore } = await import("../../cache/trees.ts");
+  const store = new TreeStore(cache.root, { mode });
+  return (digest) => store.isReady(digest);
 }
 
 /** The records to fetch: all, or those FILEs name; FILEs the manifest lacks are failures. */

@@ -192,7 +192,7 @@ async function removeOrphanTrees(
   for (const digest of await trees.digests()) {
     if (names.has(digest)) continue;
     const lock = await trees.tryLockTree(digest);
-    if (lock !== "busy") freed += await trees.remove(digest, lock);
+    if (lock !== "busy" && lock !== "none") freed += await trees.remove(digest, lock);
   }
   return freed;
 }
@@ -214,7 +214,7 @@ async function removeEntry(
     // A fetch placing or building the tree holds its lock: keep both, whole.
     const treeLock = await trees.tryLockTree(candidate.name);
     if (treeLock === "busy") return undefined;
-    const freedTree = await trees.remove(candidate.name, treeLock);
+    const freedTree = treeLock === "none" ? 0 : await trees.remove(candidate.name, treeLock);
     return freedTree + await unlinkCounting(cache.entryPath(candidate.name));
   } finally {
     lock.release();

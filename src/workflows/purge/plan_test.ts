@@ -185,3 +185,20 @@ Deno.test("purgeCache() removes a partial download a killed job left", () =>
     assert.equal(result.freedBytes, 500);
     await assert.rejects(Deno.stat(cache.partPath(digest)), Deno.errors.NotFound);
   }));
+
+Deno.test("purgeCache() of a peeked tooltool.py cache deletes its entries and creates nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tooltool-purge-" });
+  try {
+    const root = join(dir, "cache");
+    await Deno.mkdir(root);
+    const digest = sha512Hex("made by tooltool.py");
+    await Deno.writeTextFile(join(root, digest), "made by tooltool.py");
+    const cache = await Cache.peek(root);
+    assert.ok(cache !== undefined);
+    const result = await purgeCache(cache, { policy: { freeGb: 0 }, freeSpace: () => undefined });
+    assert.deepEqual(result.removed.map((item) => item.name), [digest]);
+    assert.deepEqual(await names(root), [], "no .tooltool/ (no trees folder, lock or journal)");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -3,18 +3,20 @@
  * deletes cache entries, least recently used first (the plan is `plan.ts`'s). Only
  * digest-named regular files are entries; anything else in the folder is left alone (listed
  * with `-v`). Returns normally when the purge did what it was asked (tooltool.py exits 1
- * even then).
+ * even then), or when the folder holds no cache (nothing is created in it); a folder that
+ * does not exist fails, as in tooltool.py.
  *
  * @module
  */
 
 import { statfsSync } from "node:fs";
-import { resolve } from "node:path";
-import { Cache, type ForeignItem } from "../../cache/cache.ts";
+import { join, resolve } from "node:path";
+import { Cache, type ForeignItem, STATE_DIR } from "../../cache/cache.ts";
 import type { Context } from "../../context.ts";
 import { ToolError } from "../../errors.ts";
 import { describeFsError } from "../../fs_error.ts";
 import { formatBytes } from "../../format.ts";
+import { statOrUndefined } from "../../fs_util.ts";
 import { isFullPurge, purgeCache, type PurgeResult } from "./plan.ts";
 
 /** What the command line asks of a purge. */
@@ -39,20 +41,18 @@ export async function runPurge(options: PurgeRequest, ctx: Context): Promise<voi
     });
   }
   const root = resolve(ctx.cwd, folder);
-  try {
-    if (!(await Deno.stat(root)).isDirectory) {
-      throw new ToolError(`Cannot purge "${folder}": not a directory`);
+  const cache = await openFolder(root, folder);
+  // A folder with neither entries nor our state folder is no cache (a mistyped -c, say):
+  // say so and leave it exactly as it is, without even a lock file.
+  if (!statOrUndefined(join(root, STATE_DIR))?.isDirectory) {
+    const { entries, foreign } = await cache.list();
+    if (entries.length === 0) {
+      for (const item of foreign) ctx.output.debug(`Left ${item.name}: ${whyForeign(item)}`);
+      ctx.output.info(`Nothing to purge in "${folder}": it holds no cache entries`);
+      if (ctx.output.json) ctx.output.report(emptyReport(folder, foreign));
+      return;
     }
-  } catch (error) {
-    if (error instanceof ToolError) throw error;
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new ToolError(`Cannot purge "${folder}": ${describeFsError(error)}`);
-    }
-    ctx.output.info(`Nothing to purge: "${folder}" does not exist`);
-    if (ctx.output.json) ctx.output.report(emptyReport(folder));
-    return;
   }
-  const cache = await Cache.open(root);
   const policy = {
     freeGb: options.sizeGb,
     maxSizeGb: options.maxSizeGb,
@@ -81,6 +81,28 @@ export async function runPurge(options: PurgeRequest, ctx: Context): Promise<voi
   }
   ctx.output.info(describe(result, folder, isFullPurge(policy)));
   if (ctx.output.json) ctx.output.report(toReport(result, folder));
+}
+
+/**
+ * The cache folder, opened to delete from: nothing is created in it (a tooltool.py cache
+ * gets no `.tooltool/`). A folder that does not exist fails, as it does in tooltool.py.
+ */
+async function openFolder(root: string, folder: string): Promise<Cache> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(root);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ToolError(`Cannot purge "${folder}": the folder does not exist`, {
+        hint: "check the path given to -c/--cache-folder",
+      });
+    }
+    throw new ToolError(`Cannot purge "${folder}": ${describeFsError(error)}`);
+  }
+  if (!info.isDirectory) throw new ToolError(`Cannot purge "${folder}": not a directory`);
+  const cache = await Cache.peek(root);
+  if (cache === undefined) throw new ToolError(`Cannot purge "${folder}": it was just removed`);
+  return cache;
 }
 
 function freeSpace(path: string): number | undefined {
@@ -139,12 +161,12 @@ function toReport(result: PurgeResult, folder: string) {
   };
 }
 
-function emptyReport(folder: string) {
+function emptyReport(folder: string, foreign: readonly ForeignItem[]) {
   return {
     cacheFolder: folder,
     removed: [],
     inUse: [],
-    ignored: [],
+    ignored: foreign.map((item) => item.name),
     removedBytes: 0,
     freedBytes: 0,
     freeBytes: null,
