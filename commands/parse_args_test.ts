@@ -8,6 +8,7 @@ import {
   parseArgs,
 } from "./parse_args.ts";
 import { COMMAND_SUMMARIES } from "./option_table.ts";
+import { helpText as renderHelp } from "./help.ts";
 
 function run(argv: string[], env = {}) {
   const parsed = parseArgs(argv, env);
@@ -79,12 +80,11 @@ Deno.test("parseArgs() reports usage errors with exit code 2", () => {
   }
 });
 
-Deno.test("parseArgs() returns help text for --help", () => {
-  const parsed = parseArgs(["--help"]);
-  assert.equal(parsed.kind, "help");
-  assert.match(parsed.kind === "help" ? parsed.text : "", /Usage: tooltool/);
-  const command = parseArgs(["fetch", "--help"]);
-  assert.match(command.kind === "help" ? command.text : "", /tooltool fetch/);
+Deno.test("parseArgs() returns a help request for --help, rendered by helpText()", () => {
+  assert.equal(parseArgs(["--help"]).kind, "help");
+  assert.match(renderHelp(["--help"]), /Usage: tooltool/);
+  assert.equal(parseArgs(["fetch", "--help"]).kind, "help");
+  assert.match(renderHelp(["fetch", "--help"]), /tooltool fetch/);
 });
 
 Deno.test("baseUrls() follows tooltool.py's defaults and the Taskcluster proxy", () => {
@@ -142,9 +142,8 @@ Deno.test("parseArgs() rejects --url ftp:// as a usage error", () => {
 });
 
 function helpText(argv: string[]): string {
-  const parsed = parseArgs(argv);
-  assert.equal(parsed.kind, "help");
-  return parsed.kind === "help" ? parsed.text : "";
+  assert.equal(parseArgs(argv).kind, "help");
+  return renderHelp(argv);
 }
 
 /** Each help section's heading mapped to the long option names it lists, in order. */
