@@ -321,3 +321,10 @@ Deno.test("parseArgs() agrees with commander on random lines", () => {
     { seed, numRuns: Number(Deno.env.get("PARSE_RUNS") ?? 3000) },
   );
 });
+
+Deno.test("parseArgs() keeps a --help after -- an argument where commander showed help", () => {
+  for (const argv of [["--bogus", "--", "--help"], ["fetch", "--bogus", "--", "-h"]]) {
+    assert.equal(outcomeOf(() => parseWithCommander(argv)).kind, "help");
+    assert.throws(() => parseArgs(argv), /^UsageError: Unknown option '--bogus'$/);
+  }
+});

@@ -264,3 +264,62 @@ Deno.test("--mirror is repeatable and wins over TOOLTOOL_MIRRORS, which splits o
     /TOOLTOOL_MIRRORS/,
   );
 });
+
+Deno.test("parseArgs() reads short clusters: flags, then one letter that takes a value", () => {
+  const joined = run(["-vqmfoo", "list"]);
+  assert.equal(joined.options.verbose, true);
+  assert.equal(joined.options.quiet, true);
+  assert.equal(joined.options.manifest, "foo");
+  assert.equal(run(["list", "-vm", "bar"]).options.manifest, "bar");
+  assert.equal(run(["-j4", "fetch"]).options.jobs, 4);
+});
+
+Deno.test("parseArgs() takes every word after -- as an argument", () => {
+  const parsed = run(["add", "-q", "--", "-m", "--json", "--help"]);
+  assert.deepEqual(parsed.args, ["-m", "--json", "--help"]);
+  assert.equal(parsed.options.manifest, "manifest.tt");
+  assert.equal(parsed.options.json, false);
+  assert.equal(run(["--", "list"]).command, "list");
+});
+
+Deno.test("parseArgs() takes a negative number after the command for an argument", () => {
+  assert.deepEqual(run(["add", "-5", "-m", "x"]).args, ["-5"]);
+  assert.throws(() => parseArgs(["-5", "add"]), /^UsageError: Unknown option '-5'$/);
+});
+
+Deno.test("parseArgs() words usage errors as commander did, with the usage hint", () => {
+  const cases: [string[], string][] = [
+    [["fetch", "--bogus"], "Unknown option '--bogus'"],
+    [["fetch", "-qx"], "Unknown option '-x'"],
+    [["fetch", "--json=1"], "Unknown option '--json=1' (did you mean --json?)"],
+    [["fetch", "--jsn"], "Unknown option '--jsn' (did you mean --json?)"],
+    [["frobnicate"], "Unknown command 'frobnicate'"],
+    [["fetc"], "Unknown command 'fetc' (did you mean fetch?)"],
+    [["add"], "Missing required argument 'files'"],
+    [["list", "x"], "Too many arguments for 'list'. Expected 0 arguments but got 1."],
+    [["list", "-m"], "Option '-m, --manifest <file>' argument missing"],
+    [
+      ["add", "f", "--visibility", "secret"],
+      "Option '--visibility <level>' argument 'secret' is invalid. Allowed choices are public, internal.",
+    ],
+    [["-q"], "You must specify a command"],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(
+      () => parseArgs(argv),
+      (error: unknown) =>
+        error instanceof UsageError && error.message === message &&
+        error.hint === 'run "tooltool --help" for usage',
+      argv.join(" "),
+    );
+  }
+});
+
+Deno.test("parseArgs() asks for help wherever -h or --help stands as an option", () => {
+  const lines = [["-h"], ["--he"], ["fetch", "-vh"], ["--bogus", "--help"], ["bogus", "-h"]];
+  for (const argv of [...lines, ["help", "fetch"]]) {
+    assert.deepEqual(parseArgs(argv), { kind: "help" }, argv.join(" "));
+  }
+  assert.equal(run(["upload", "--message", "--help"]).options.message, "--help");
+  assert.equal(run(["-mh", "list"]).options.manifest, "h");
+});
