@@ -164,7 +164,7 @@ export function parseWithCommander(
     kind: "run",
     command: parsed.command,
     args: parsed.args,
-    options: toGlobalOptions(parsed.values, env),
+    options: toGlobalOptions(parsed.values, parsed.command, env),
   };
 }
 

@@ -61,8 +61,8 @@ export interface OptionDeclaration {
   readonly legacy: boolean;
   /**
    * The commands that use it, listed first in their `--help`; `"every"` for options all
-   * commands honour. Parsing ignores this: as with tooltool.py, every option is accepted
-   * with every command.
+   * commands honour. As with tooltool.py, every option is accepted with every command;
+   * only `--url` is read (and checked) by these commands alone.
    */
   readonly commands: "every" | readonly CommandName[];
 }

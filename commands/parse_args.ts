@@ -320,7 +320,7 @@ export function parseArgs(argv: readonly string[], env: ArgsEnvironment = {}): P
   const command = name as CommandName;
   if (found.unknown !== undefined) throw unknownOption(found.unknown.token);
   checkArgumentCount(command, args);
-  return { kind: "run", command, args, options: toGlobalOptions(found.values, env) };
+  return { kind: "run", command, args, options: toGlobalOptions(found.values, command, env) };
 }
 
 function unknownOption(token: string): UsageError {
@@ -377,10 +377,16 @@ function checkArgumentCount(command: CommandName, args: readonly string[]): void
 }
 
 /**
- * Turns parsed option values into the typed `GlobalOptions`: defaults from
- * the environment, `~` expanded, and the checks a value needs beyond its kind.
+ * Turns parsed option values into the typed `GlobalOptions` for `command`: defaults from
+ * the environment, `~` expanded, and the checks a value needs beyond its kind. The server
+ * URLs are worked out (and a bad one refused) only for a command that talks to a server,
+ * so a stray `--url` or TOOLTOOL_HOST never stops `validate`, `list` or `add`.
  */
-export function toGlobalOptions(values: OptionValues, env: ArgsEnvironment): GlobalOptions {
+export function toGlobalOptions(
+  values: OptionValues,
+  command: CommandName,
+  env: ArgsEnvironment,
+): GlobalOptions {
   const text = (long: string) => values[long] as string | undefined;
   const number = (long: string) => values[long] as number | undefined;
   const list = (long: string) => (values[long] ?? []) as readonly string[];
@@ -394,7 +400,7 @@ export function toGlobalOptions(values: OptionValues, env: ArgsEnvironment): Glo
   const authenticationFile = text("authentication-file");
   return {
     manifest: text("manifest") ?? "manifest.tt",
-    urls: baseUrls(list("url"), env),
+    urls: usesOption(command, "url") ? baseUrls(list("url"), env) : [],
     cacheFolder: text("cache-folder"),
     sizeGb: number("size") ?? 0,
     region: text("region"),
@@ -439,6 +445,11 @@ export function toGlobalOptions(values: OptionValues, env: ArgsEnvironment): Glo
     quiet: flag("quiet"),
     verbose: flag("verbose"),
   };
+}
+
+function usesOption(command: CommandName, long: string): boolean {
+  const uses = OPTION_COMMANDS[long];
+  return uses === "every" || (uses?.includes(command) ?? false);
 }
 
 /**

@@ -29,7 +29,7 @@ Deno.test("parseArgs() accepts global options before and after the command", () 
 });
 
 Deno.test("parseArgs() keeps repeated --url in order with trailing slashes", () => {
-  const parsed = run(["--url", "http://a/x", "--url=http://b/", "list"]);
+  const parsed = run(["--url", "http://a/x", "--url=http://b/", "fetch"]);
   assert.deepEqual(parsed.options.urls, ["http://a/x/", "http://b/"]);
 });
 
@@ -139,6 +139,42 @@ Deno.test("parseArgs() rejects --url ftp:// as a usage error", () => {
     () => parseArgs(["fetch", "--url", "ftp://mirror/"]),
     (error: unknown) => error instanceof UsageError && /not ftp:/.test(error.message),
   );
+});
+
+Deno.test("parseArgs() checks --url only for the commands that talk to a server", () => {
+  const offline = [["list"], ["validate"], ["validate", "--schema-only"], ["add", "f"], ["purge"]];
+  const bad: [string[], Record<string, string>][] = [
+    [["--url", "ftp://x"], {}],
+    [["--url", "not a url"], {}],
+    [[], { TOOLTOOL_HOST: "h/x?y" }],
+    [[], { TASKCLUSTER_PROXY_URL: "ftp://proxy" }],
+  ];
+  for (const [flags, env] of bad) {
+    for (const line of offline) {
+      assert.deepEqual(run([...line, ...flags], env).options.urls, [], line.join(" "));
+    }
+    const servers = Object.keys(COMMAND_SUMMARIES).filter((name) =>
+      OPTION_COMMANDS.url?.includes(name as never)
+    );
+    assert.deepEqual(servers, [
+      "fetch",
+      "upload",
+      "change-visibility",
+      "delete",
+      "mirror",
+      "check",
+      "whoami",
+    ]);
+    for (const command of servers) {
+      assert.throws(
+        () => parseArgs([command, ...flags], env),
+        (error: unknown) =>
+          error instanceof UsageError &&
+          /^Invalid (--url|TOOLTOOL_HOST|TASKCLUSTER_PROXY_URL) /.test(error.message),
+        `${command} ${JSON.stringify(env)}`,
+      );
+    }
+  }
 });
 
 function helpText(argv: string[]): string {
