@@ -1,9 +1,9 @@
 /**
  * Every command and option of the command line, declared once. The prefix expander, the
- * commander declarations and the per-command help are all derived from these two tables;
- * `toGlobalOptions` (in `parse_args.ts`) maps the parsed values onto the typed
- * `GlobalOptions`. Adding an option is one row here and, if a command reads it, one field
- * there.
+ * parser, the commander declarations and the per-command help (`help.ts`) are all derived
+ * from these two tables; `toGlobalOptions` (in `parse_args.ts`) maps the parsed values onto
+ * the typed `GlobalOptions`. Adding an option is one row here and, if a command reads it,
+ * one field there.
  *
  * Pure data.
  *
