@@ -56,7 +56,7 @@ export async function readManifestText(
   let bytes: Uint8Array;
   try {
     // A pipe stays allowed (`-m <(generate)`, as tooltool.py reads it), bounded all the same.
-    bytes = await readBoundedFile(resolvePath(path, options), {
+    bytes = await readBoundedFile(await resolvePath(path, options), {
       limit: MAX_MANIFEST_BYTES,
       kinds: "regular-or-pipe",
     });
@@ -102,7 +102,7 @@ export async function writeManifest(
   try {
     // Loaded here: reading a manifest (`validate --schema-only`) must not pay for node:path.
     const { writeFileAtomic } = await import("../atomic_file.ts");
-    await writeFileAtomic(resolvePath(path, options), text);
+    await writeFileAtomic(await resolvePath(path, options), text);
   } catch (error) {
     const detail = error instanceof Deno.errors.PermissionDenied &&
         error.message.endsWith("the file is read-only")
@@ -138,7 +138,7 @@ export async function lockManifest(
     import("node:path"),
     import("../lock.ts"),
   ]);
-  const resolved = resolvePath(path, options);
+  const resolved = await resolvePath(path, options);
   const directory = await Deno.realPath(resolved).then(
     (real) => dirname(real),
     () => dirname(resolved),
@@ -159,17 +159,27 @@ export async function lockManifest(
 }
 
 /**
- * `path` against `options.cwd`, joined by hand: node:path's polyfill would cost a
- * `validate --schema-only` a fifth of its start-up. Nothing is normalized; the OS resolves
- * `.` and `..` as it would for the shell. On Windows a path with a drive (`C:\m.tt`, or
- * drive-relative `C:m.tt`) or a leading separator is taken as it is.
+ * `path` against `options.cwd`, as node:path's `resolve` has it (`sub/../m.tt` is `m.tt`
+ * even without a `sub`). node:path is loaded only for a path it would change, or on
+ * Windows: its polyfill would cost a `validate --schema-only` a fifth of its start-up, and
+ * joining a plain relative path to a plain absolute cwd is all it does there.
  */
-function resolvePath(path: string, options: ManifestFileOptions): string {
-  const windows = Deno.build.os === "windows";
-  const absolute = windows ? /^([a-zA-Z]:|[\\/])/.test(path) : path.startsWith("/");
-  if (options.cwd === undefined || absolute) return path;
-  const base = options.cwd.replace(windows ? /[\\/]+$/ : /\/+$/, "");
-  return `${base}${windows ? "\\" : "/"}${path}`;
+async function resolvePath(path: string, options: ManifestFileOptions): Promise<string> {
+  const { cwd } = options;
+  if (cwd === undefined) return path;
+  if (Deno.build.os !== "windows" && cwd.startsWith("/") && isPlain(cwd) && isPlain(path)) {
+    return path.startsWith("/") ? path : `${cwd}/${path}`;
+  }
+  const { resolve } = await import("node:path");
+  return resolve(cwd, path);
+}
+
+/** A POSIX path `resolve` leaves alone: no empty, `.` or `..` segment, no trailing slash. */
+function isPlain(path: string): boolean {
+  const segments = path.split("/");
+  if (segments[0] === "") segments.shift();
+  return segments.length > 0 &&
+    segments.every((segment) => segment !== "" && segment !== "." && segment !== "..");
 }
 
 function fileProblem(path: string, action: string, detail: string, cause: unknown): ManifestError {
