@@ -4,12 +4,12 @@
  * that touches `Deno.args`, `Deno.env`, the real stdout/stderr or the exit code.
  *
  * Commands are loaded on demand, so `validate --schema-only` starts without loading the
- * HTTP, credentials or archive code.
+ * HTTP, credentials or archive code, and commander only renders `--help`.
  *
  * @module
  */
 
-import { parseArgs } from "./commands/parse_args.ts";
+import { type ArgsEnvironment, parseArgs } from "./commands/parse_args.ts";
 import type { CommandName } from "./commands/option_table.ts";
 import type { CommandFunction } from "./commands/options.ts";
 import type { Context } from "./src/context.ts";
@@ -123,7 +123,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
   try {
-    const parsed = parseArgs(argv, {
+    const env: ArgsEnvironment = {
       TOOLTOOL_HOST: readEnv("TOOLTOOL_HOST"),
       TASKCLUSTER_PROXY_URL: readEnv("TASKCLUSTER_PROXY_URL"),
       HOME: readEnv("HOME") ?? readEnv("USERPROFILE"),
@@ -134,9 +134,13 @@ async function main(argv: readonly string[]): Promise<number> {
       TOOLTOOL_OFFLINE: readEnv("TOOLTOOL_OFFLINE"),
       TOOLTOOL_MIRRORS: readEnv("TOOLTOOL_MIRRORS"),
       TOOLTOOL_MIRROR_AUTH_FILE: readEnv("TOOLTOOL_MIRROR_AUTH_FILE"),
-    });
+    };
+    const parsed = parseArgs(argv, env);
     if (parsed.kind === "help") {
-      safeWrite(Deno.stdout, parsed.text);
+      // Commander renders help; it is loaded only here, since loading it costs more than
+      // the rest of a short command's start-up.
+      const { helpText } = await import("./commands/help.ts");
+      safeWrite(Deno.stdout, helpText(argv, env));
       return ExitCode.ok;
     }
     const { options } = parsed;

@@ -1,9 +1,9 @@
 /**
  * Every command and option of the command line, declared once. The prefix expander, the
- * commander declarations and the per-command help are all derived from these two tables;
- * `toGlobalOptions` (in `parse_args.ts`) maps the parsed values onto the typed
- * `GlobalOptions`. Adding an option is one row here and, if a command reads it, one field
- * there.
+ * parser, the commander declarations and the per-command help (`help.ts`) are all derived
+ * from these two tables; `toGlobalOptions` (in `parse_args.ts`) maps the parsed values onto
+ * the typed `GlobalOptions`. Adding an option is one row here and, if a command reads it,
+ * one field there.
  *
  * Pure data.
  *
@@ -61,8 +61,8 @@ export interface OptionDeclaration {
   readonly legacy: boolean;
   /**
    * The commands that use it, listed first in their `--help`; `"every"` for options all
-   * commands honour. Parsing ignores this: as with tooltool.py, every option is accepted
-   * with every command.
+   * commands honour. As with tooltool.py, every option is accepted with every command;
+   * only `--url` is read (and checked) by these commands alone.
    */
   readonly commands: "every" | readonly CommandName[];
 }

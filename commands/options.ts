@@ -16,7 +16,10 @@ import type { TransferLimits } from "../src/transport/download.ts";
 export interface GlobalOptions {
   /** `-m/--manifest`, as given (relative paths resolve against `ctx.cwd`). */
   readonly manifest: string;
-  /** `--url`, in order, each ending with `/`; defaulted from TOOLTOOL_HOST / TASKCLUSTER_PROXY_URL. */
+  /**
+   * `--url`, in order, each ending with `/`; defaulted from TOOLTOOL_HOST /
+   * TASKCLUSTER_PROXY_URL. Empty for the commands that talk to no server (not checked there).
+   */
   readonly urls: readonly string[];
   /** `-c/--cache-folder`. */
   readonly cacheFolder: string | undefined;

@@ -2,18 +2,22 @@
  * The command line, compatible with tooltool.py 1.4.0 (Python optparse).
  *
  * optparse takes every option globally and anywhere on the line, and accepts any
- * unambiguous prefix of a long option (`--auth`, `--cache-f`). Commander parses, and this
- * module first expands prefixes with one extra rule: a prefix that was unique among
- * tooltool.py's own options keeps meaning that option, even where an option this tool added
- * shares it (`--s` is still `--size` although `--schema-only` exists), so no script that
- * worked with tooltool.py changes meaning.
+ * unambiguous prefix of a long option (`--auth`, `--cache-f`). Prefixes are expanded first,
+ * with one extra rule: a prefix that was unique among tooltool.py's own options keeps
+ * meaning that option, even where an option this tool added shares it (`--s` is still
+ * `--size` although `--schema-only` exists), so no script that worked with tooltool.py
+ * changes meaning.
+ *
+ * The parser is our own, driven by `option_table.ts`, because it runs on every start and
+ * commander (a CommonJS package) alone cost about 25 ms of it. Commander still renders
+ * `--help` (`help.ts`, loaded only then), and a differential test holds this parser to
+ * what commander accepted and rejected.
  *
  * Pure: no I/O. `main.ts` passes argv and the environment in.
  *
  * @module
  */
 
-import { Command, CommanderError, Help, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../src/errors.ts";
 import { parseBaseUrl } from "../src/transport/url_policy.ts";
 import { mirrorUrls } from "../src/transport/mirror.ts";
@@ -37,44 +41,22 @@ export const OPTION_COMMANDS: Readonly<Record<string, "every" | readonly Command
 /** The long names of every option, for tests of the tables. */
 export const OPTION_NAMES: readonly string[] = OPTIONS.map((option) => option.long);
 
-const GLOBAL_OPTIONS_HEADING =
-  "Global options (accepted by every command, for tooltool.py compatibility):";
+/** The hint of every usage error about the shape of the command line. */
+export const USAGE_HINT = 'run "tooltool --help" for usage';
 
-function appliesTo(option: { long?: string | undefined }, command: string): boolean {
-  const uses = OPTION_COMMANDS[option.long?.replace(/^--/, "") ?? ""];
-  return uses === "every" || (uses?.includes(command as CommandName) ?? false);
+/** A command to run, with its positional arguments and every option. */
+export interface RunArgs {
+  readonly kind: "run";
+  readonly command: CommandName;
+  readonly args: readonly string[];
+  readonly options: GlobalOptions;
 }
 
 /**
- * Help that puts a command's own options first. Every option is declared on the program
- * (so it parses anywhere on the line); only the listing is split.
+ * What the command line asks for: a command to run, or help. Help is rendered by
+ * `helpText` in `help.ts` from the same argv, so that commander is loaded only for it.
  */
-const COMMAND_FIRST_HELP: Partial<Help> = {
-  visibleOptions(this: Help, cmd) {
-    const own = Help.prototype.visibleOptions.call(this, cmd);
-    if (cmd.parent === null) return own;
-    const inherited = Help.prototype.visibleGlobalOptions.call(this, cmd);
-    return [...inherited.filter((option) => appliesTo(option, cmd.name())), ...own];
-  },
-  visibleGlobalOptions(this: Help, cmd) {
-    const inherited = Help.prototype.visibleGlobalOptions.call(this, cmd);
-    return inherited.filter((option) => !appliesTo(option, cmd.name()));
-  },
-  formatItemList(this: Help, heading, items, helper) {
-    const shown = heading === "Global Options:" ? GLOBAL_OPTIONS_HEADING : heading;
-    return Help.prototype.formatItemList.call(this, shown, items, helper);
-  },
-};
-
-/** What the command line asks for. */
-export type ParsedArgs =
-  | {
-    readonly kind: "run";
-    readonly command: CommandName;
-    readonly args: readonly string[];
-    readonly options: GlobalOptions;
-  }
-  | { readonly kind: "help"; readonly text: string };
+export type ParsedArgs = RunArgs | { readonly kind: "help" };
 
 /** Environment variables that shape the defaults. */
 export interface ArgsEnvironment {
@@ -94,6 +76,12 @@ export interface ArgsEnvironment {
   /** Default of --mirror-auth-file. */
   readonly TOOLTOOL_MIRROR_AUTH_FILE?: string | undefined;
 }
+
+/**
+ * Every option's value by long name, defaults applied: text, a number for the `number` and
+ * `count` kinds, every value in order for `list`, `true` for a flag that was given.
+ */
+export type OptionValues = Readonly<Record<string, string | number | boolean | readonly string[]>>;
 
 const DEFAULT_HOST = "tooltool.mozilla-releng.net";
 
@@ -153,11 +141,14 @@ function resolveLongOption(name: string): OptionDeclaration | undefined {
   return undefined;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function parseNumber(flag: string, { integer, min }: { integer: boolean; min: number }) {
+/**
+ * Parses a number option's value, or throws `UsageError` naming `flag`. Shared with the
+ * commander declarations in `help.ts`, so both word a bad value alike.
+ */
+export function parseNumber(
+  flag: string,
+  { integer, min }: { integer: boolean; min: number },
+): (value: string) => number {
   return (value: string): number => {
     const number = Number(value);
     if (value.trim() === "" || !Number.isFinite(number) || (integer && !Number.isInteger(number))) {
@@ -170,122 +161,247 @@ function parseNumber(flag: string, { integer, min }: { integer: boolean; min: nu
   };
 }
 
-function buildProgram(): Command {
-  const program = new Command()
-    .name("tooltool")
-    .usage("[options] <command> [FILES...]")
-    .description(
-      "Fetch, add, validate and upload ToolTool artifacts (a drop-in for tooltool.py 1.4.0).",
-    );
-  for (const declaration of OPTIONS) {
-    if (declaration.long === "help") {
-      program.helpOption(flagsOf(declaration), declaration.description);
-    } else program.addOption(commanderOption(declaration));
-  }
-  return program
-    .configureHelp({ ...COMMAND_FIRST_HELP, showGlobalOptions: true })
-    .addHelpText("after", '\nRun "tooltool COMMAND --help" to see which options COMMAND uses.')
-    .showHelpAfterError(false)
-    .allowExcessArguments(false) as unknown as Command;
-}
-
-function flagsOf(declaration: OptionDeclaration): string {
+/** How commander names an option in its errors, as its help lists it: `-m, --manifest <file>`. */
+export function flagsOf(declaration: OptionDeclaration): string {
   const short = declaration.short === undefined ? "" : `-${declaration.short}, `;
   const value = declaration.value === undefined ? "" : ` <${declaration.value}>`;
   return `${short}--${declaration.long}${value}`;
 }
 
-function commanderOption(declaration: OptionDeclaration): Option {
-  const option = new Option(flagsOf(declaration), declaration.description);
-  const flag = `--${declaration.long}`;
-  switch (declaration.kind) {
-    case "list":
-      option.argParser(collect);
-      break;
-    case "number":
-      option.argParser(parseNumber(flag, { integer: false, min: 0 }));
-      break;
-    case "count":
-      option.argParser(parseNumber(flag, { integer: true, min: 1 }));
-      break;
-  }
-  if (declaration.choices !== undefined) option.choices(declaration.choices);
-  if (declaration.default !== undefined) option.default(declaration.default);
-  return option as unknown as Option;
+const BY_LONG: ReadonlyMap<string, OptionDeclaration> = new Map(
+  OPTIONS.map((option) => [option.long, option]),
+);
+const BY_SHORT: ReadonlyMap<string, OptionDeclaration> = new Map(
+  OPTIONS.flatMap((option) => option.short === undefined ? [] : [[option.short, option]]),
+);
+
+/** What one pass over argv found, before any of it is judged. */
+interface Scan {
+  readonly values: Record<string, string | number | boolean | readonly string[]>;
+  /** Operands in order: the command, then its arguments. */
+  readonly operands: string[];
+  /** `-h`/`--help` stood where an option may. */
+  help: boolean;
+  /** The first bad value or missing value, in argv order. */
+  valueError: UsageError | undefined;
+  /** The first option not in the table, and whether it came before the command. */
+  unknown: { readonly token: string; readonly beforeCommand: boolean } | undefined;
 }
 
-/** The parsed values by commander's camel-case names, as `toGlobalOptions` reads them. */
-type ProgramOptions = Readonly<Record<string, unknown>>;
+/** A token commander took for an operand, not an option, once the command was named. */
+const NEGATIVE_NUMBER = /^-(\d+|\d*\.\d+)(e[+-]?\d+)?$/;
+
+function scan(argv: readonly string[]): Scan {
+  const values: Scan["values"] = {};
+  for (const option of OPTIONS) {
+    if (option.default !== undefined) values[option.long] = option.default;
+  }
+  const result: Scan = {
+    values,
+    operands: [],
+    help: false,
+    valueError: undefined,
+    unknown: undefined,
+  };
+  const unknown = (token: string) => {
+    result.unknown ??= { token, beforeCommand: result.operands.length === 0 };
+  };
+  const take = (option: OptionDeclaration, value: string | undefined) => {
+    if (value === undefined) {
+      result.valueError ??= new UsageError(`Option '${flagsOf(option)}' argument missing`, {
+        hint: USAGE_HINT,
+      });
+      return;
+    }
+    try {
+      values[option.long] = valueOf(option, value, values[option.long]);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      result.valueError ??= error;
+    }
+  };
+  const flag = (option: OptionDeclaration) => {
+    if (option.long === "help") result.help = true;
+    else values[option.long] = true;
+  };
+  // A short-option cluster is read one letter at a time, the rest of it again as a word of
+  // its own (`-vq` is `-v -q`), as commander did; `pending` holds that rest.
+  let pending: string | undefined;
+  for (let i = 0; pending !== undefined || i < argv.length;) {
+    const token = pending ?? argv[i++] ?? "";
+    pending = undefined;
+    if (token === "--") {
+      result.operands.push(...argv.slice(i));
+      break;
+    }
+    if (token.startsWith("--")) {
+      const equals = token.indexOf("=", 3);
+      const option = BY_LONG.get(token.slice(2, equals === -1 ? undefined : equals));
+      if (option === undefined) unknown(token);
+      else if (equals !== -1) {
+        // `--json=1`: a flag takes no value, so the whole word is unknown, as commander had it.
+        if (option.value === undefined) unknown(token);
+        else take(option, token.slice(equals + 1));
+      } else if (option.value === undefined) flag(option);
+      else take(option, argv[i++]);
+      continue;
+    }
+    if (token.length < 2 || !token.startsWith("-")) {
+      result.operands.push(token);
+      continue;
+    }
+    // A file named `-5` is an argument once the command is named (commander's rule).
+    if (result.operands.length > 0 && NEGATIVE_NUMBER.test(token)) {
+      result.operands.push(token);
+      continue;
+    }
+    const option = BY_SHORT.get(token.charAt(1));
+    if (option === undefined) unknown(token);
+    else if (option.value !== undefined) {
+      // `-mfoo` or `-m foo`: a letter that takes a value ends the cluster.
+      take(option, token.length > 2 ? token.slice(2) : argv[i++]);
+    } else {
+      flag(option);
+      if (token.length > 2) pending = `-${token.slice(2)}`;
+    }
+  }
+  return result;
+}
+
+function valueOf(
+  option: OptionDeclaration,
+  value: string,
+  previous: OptionValues[string] | undefined,
+): OptionValues[string] {
+  const flag = `--${option.long}`;
+  if (option.choices !== undefined && !option.choices.includes(value)) {
+    throw new UsageError(
+      `Option '${flagsOf(option)}' argument '${value}' is invalid. Allowed choices are ${
+        option.choices.join(", ")
+      }.`,
+      { hint: USAGE_HINT },
+    );
+  }
+  switch (option.kind) {
+    case "list":
+      return [...(Array.isArray(previous) ? previous : []), value];
+    case "number":
+      return parseNumber(flag, { integer: false, min: 0 })(value);
+    case "count":
+      return parseNumber(flag, { integer: true, min: 1 })(value);
+    default:
+      return value;
+  }
+}
 
 /**
- * Parses argv (without the program name) into one command to run, or help to print.
+ * Parses argv (without the program name) into one command to run, or a request for help.
  * Throws `UsageError` for anything tooltool.py's parser would reject, and more.
  */
 export function parseArgs(argv: readonly string[], env: ArgsEnvironment = {}): ParsedArgs {
-  const program = buildProgram();
-  let helpText = "";
-  let parsed: { command: CommandName; args: string[]; opts: ProgramOptions } | undefined;
-  program.exitOverride().configureOutput({
-    writeOut: (text) => helpText += text,
-    writeErr: (text) => helpText += text,
-    outputError: () => {},
-  });
-  for (const [name, [args, summary]] of Object.entries(COMMAND_SUMMARIES)) {
-    const command = program.command(name).description(summary);
-    if (args !== "") command.argument(args);
-    command.action(function (this: Command) {
-      parsed = {
-        command: name as CommandName,
-        args: this.args,
-        opts: this.optsWithGlobals() as ProgramOptions,
-      };
+  const found = scan(expandOptionPrefixes(argv));
+  // Help wins over every other problem on the line, as it did with commander: the help
+  // module re-reads the line and decides what is shown.
+  if (found.help || found.operands[0] === "help" && found.unknown?.beforeCommand !== true) {
+    return { kind: "help" };
+  }
+  if (found.valueError !== undefined) throw found.valueError;
+  if (found.unknown?.beforeCommand) throw unknownOption(found.unknown.token);
+  const [name, ...args] = found.operands;
+  if (name === undefined) {
+    throw new UsageError("You must specify a command", { hint: USAGE_HINT });
+  }
+  if (!Object.hasOwn(COMMAND_SUMMARIES, name)) {
+    const suggestion = closest(name, Object.keys(COMMAND_SUMMARIES));
+    throw new UsageError(`Unknown command '${name}'${didYouMean(suggestion)}`, {
+      hint: USAGE_HINT,
     });
   }
-  try {
-    program.parse(expandOptionPrefixes(argv), { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.exitCode === 0) return { kind: "help", text: helpText };
-      // Commander shows help when no command is given; optparse calls it a usage error.
-      if (error.code === "commander.help") parsed = undefined;
-      else {
-        throw new UsageError(commanderMessage(error.message), {
-          hint: 'run "tooltool --help" for usage',
-        });
-      }
-    } else throw error;
-  }
-  if (parsed === undefined) {
-    throw new UsageError("You must specify a command", { hint: 'run "tooltool --help" for usage' });
-  }
-  return {
-    kind: "run",
-    command: parsed.command,
-    args: parsed.args,
-    options: toGlobalOptions(parsed.opts, env),
-  };
+  const command = name as CommandName;
+  if (found.unknown !== undefined) throw unknownOption(found.unknown.token);
+  checkArgumentCount(command, args);
+  return { kind: "run", command, args, options: toGlobalOptions(found.values, command, env) };
 }
 
-function commanderMessage(message: string): string {
-  const text = message.replace(/^error:\s*/, "");
-  return text.charAt(0).toUpperCase() + text.slice(1);
+function unknownOption(token: string): UsageError {
+  const suggestion = token.startsWith("--")
+    ? closest(token.replace(/=.*/, ""), OPTIONS.map((option) => `--${option.long}`))
+    : undefined;
+  return new UsageError(`Unknown option '${token}'${didYouMean(suggestion)}`, {
+    hint: USAGE_HINT,
+  });
 }
 
-function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOptions {
-  const text = (key: string) => opts[key] as string | undefined;
-  const number = (key: string) => opts[key] as number | undefined;
-  const flag = (key: string) => opts[key] === true;
+function didYouMean(suggestion: string | undefined): string {
+  return suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`;
+}
+
+/** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.min(3, Math.ceil(word.length / 3) + 1);
+  for (const candidate of candidates) {
+    const distance = editDistance(word, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** Levenshtein distance, one row at a time. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      next.push(Math.min(substitution, (row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1));
+    }
+    row = next;
+  }
+  return row[b.length] ?? 0;
+}
+
+/** `<files...>` needs one or more, `[files...]` any number, no placeholder none. */
+function checkArgumentCount(command: CommandName, args: readonly string[]): void {
+  const placeholder: string = COMMAND_SUMMARIES[command][0];
+  if (placeholder === "" && args.length > 0) {
+    throw new UsageError(
+      `Too many arguments for '${command}'. Expected 0 arguments but got ${args.length}.`,
+      { hint: USAGE_HINT },
+    );
+  }
+  const required = /^<(\w+)\.\.\.>$/.exec(placeholder)?.[1];
+  if (required !== undefined && args.length === 0) {
+    throw new UsageError(`Missing required argument '${required}'`, { hint: USAGE_HINT });
+  }
+}
+
+/**
+ * Turns parsed option values into the typed `GlobalOptions` for `command`: defaults from
+ * the environment, `~` expanded, and the checks a value needs beyond its kind. The server
+ * URLs are worked out (and a bad one refused) only for a command that talks to a server,
+ * so a stray `--url` or TOOLTOOL_HOST never stops `validate`, `list` or `add`.
+ */
+export function toGlobalOptions(
+  values: OptionValues,
+  command: CommandName,
+  env: ArgsEnvironment,
+): GlobalOptions {
+  const text = (long: string) => values[long] as string | undefined;
+  const number = (long: string) => values[long] as number | undefined;
+  const list = (long: string) => (values[long] ?? []) as readonly string[];
+  const flag = (long: string) => values[long] === true;
   const algorithm = text("algorithm");
   if (algorithm !== "sha512") {
     throw new UsageError(
       `Invalid value for --algorithm: only sha512 is supported, not "${algorithm}"`,
     );
   }
-  const authenticationFile = text("authenticationFile");
+  const authenticationFile = text("authentication-file");
   return {
     manifest: text("manifest") ?? "manifest.tt",
-    urls: baseUrls(opts.url as string[], env),
-    cacheFolder: text("cacheFolder"),
+    urls: usesOption(command, "url") ? baseUrls(list("url"), env) : [],
+    cacheFolder: text("cache-folder"),
     sizeGb: number("size") ?? 0,
     region: text("region"),
     message: text("message"),
@@ -299,37 +415,41 @@ function toGlobalOptions(opts: ProgramOptions, env: ArgsEnvironment): GlobalOpti
     json: flag("json"),
     jobs: number("jobs"),
     rehash: flag("rehash"),
-    schemaOnly: flag("schemaOnly"),
-    maxSizeGb: number("maxSize"),
-    maxAgeDays: number("maxAge"),
-    publicDigest: text("publicDigest"),
-    internalDigest: text("internalDigest"),
+    schemaOnly: flag("schema-only"),
+    maxSizeGb: number("max-size"),
+    maxAgeDays: number("max-age"),
+    publicDigest: text("public-digest"),
+    internalDigest: text("internal-digest"),
     limits: {
-      maxTimeMs: seconds("--max-time", "TOOLTOOL_MAX_TIME", text("maxTime"), env),
+      maxTimeMs: seconds("--max-time", "TOOLTOOL_MAX_TIME", text("max-time"), env),
       retryMaxTimeMs: seconds(
         "--retry-max-time",
         "TOOLTOOL_RETRY_MAX_TIME",
-        text("retryMaxTime"),
+        text("retry-max-time"),
         env,
       ),
-      speedLimit: numberOption("--speed-limit", "TOOLTOOL_SPEED_LIMIT", text("speedLimit"), env),
-      speedTimeMs: seconds("--speed-time", "TOOLTOOL_SPEED_TIME", text("speedTime"), env),
+      speedLimit: numberOption("--speed-limit", "TOOLTOOL_SPEED_LIMIT", text("speed-limit"), env),
+      speedTimeMs: seconds("--speed-time", "TOOLTOOL_SPEED_TIME", text("speed-time"), env),
     },
-    distdirs: opts.distdir as string[],
+    distdirs: list("distdir"),
     offline: flag("offline") || isSet(env.TOOLTOOL_OFFLINE),
-    dryRun: flag("dryRun"),
-    mirrors: mirrorUrls(opts.mirror as string[], env.TOOLTOOL_MIRRORS),
+    dryRun: flag("dry-run"),
+    mirrors: mirrorUrls(list("mirror"), env.TOOLTOOL_MIRRORS),
     mirrorAuthFile: optionalPath(
-      text("mirrorAuthFile") ?? env.TOOLTOOL_MIRROR_AUTH_FILE,
+      text("mirror-auth-file") ?? env.TOOLTOOL_MIRROR_AUTH_FILE,
       env.HOME,
     ),
     mirrorTo: text("to"),
-    includeInternal: flag("includeInternal"),
-    // Commander turns `--no-tree-cache` into `treeCache: false` (default true).
-    noTreeCache: opts.treeCache === false,
+    includeInternal: flag("include-internal"),
+    noTreeCache: flag("no-tree-cache"),
     quiet: flag("quiet"),
     verbose: flag("verbose"),
   };
+}
+
+function usesOption(command: CommandName, long: string): boolean {
+  const uses = OPTION_COMMANDS[long];
+  return uses === "every" || (uses?.includes(command) ?? false);
 }
 
 /**

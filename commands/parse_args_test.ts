@@ -8,6 +8,7 @@ import {
   parseArgs,
 } from "./parse_args.ts";
 import { COMMAND_SUMMARIES } from "./option_table.ts";
+import { helpText as renderHelp } from "./help.ts";
 
 function run(argv: string[], env = {}) {
   const parsed = parseArgs(argv, env);
@@ -28,7 +29,7 @@ Deno.test("parseArgs() accepts global options before and after the command", () 
 });
 
 Deno.test("parseArgs() keeps repeated --url in order with trailing slashes", () => {
-  const parsed = run(["--url", "http://a/x", "--url=http://b/", "list"]);
+  const parsed = run(["--url", "http://a/x", "--url=http://b/", "fetch"]);
   assert.deepEqual(parsed.options.urls, ["http://a/x/", "http://b/"]);
 });
 
@@ -79,12 +80,11 @@ Deno.test("parseArgs() reports usage errors with exit code 2", () => {
   }
 });
 
-Deno.test("parseArgs() returns help text for --help", () => {
-  const parsed = parseArgs(["--help"]);
-  assert.equal(parsed.kind, "help");
-  assert.match(parsed.kind === "help" ? parsed.text : "", /Usage: tooltool/);
-  const command = parseArgs(["fetch", "--help"]);
-  assert.match(command.kind === "help" ? command.text : "", /tooltool fetch/);
+Deno.test("parseArgs() returns a help request for --help, rendered by helpText()", () => {
+  assert.equal(parseArgs(["--help"]).kind, "help");
+  assert.match(renderHelp(["--help"]), /Usage: tooltool/);
+  assert.equal(parseArgs(["fetch", "--help"]).kind, "help");
+  assert.match(renderHelp(["fetch", "--help"]), /tooltool fetch/);
 });
 
 Deno.test("baseUrls() follows tooltool.py's defaults and the Taskcluster proxy", () => {
@@ -141,10 +141,45 @@ Deno.test("parseArgs() rejects --url ftp:// as a usage error", () => {
   );
 });
 
+Deno.test("parseArgs() checks --url only for the commands that talk to a server", () => {
+  const offline = [["list"], ["validate"], ["validate", "--schema-only"], ["add", "f"], ["purge"]];
+  const bad: [string[], Record<string, string>][] = [
+    [["--url", "ftp://x"], {}],
+    [["--url", "not a url"], {}],
+    [[], { TOOLTOOL_HOST: "h/x?y" }],
+    [[], { TASKCLUSTER_PROXY_URL: "ftp://proxy" }],
+  ];
+  for (const [flags, env] of bad) {
+    for (const line of offline) {
+      assert.deepEqual(run([...line, ...flags], env).options.urls, [], line.join(" "));
+    }
+    const servers = Object.keys(COMMAND_SUMMARIES).filter((name) =>
+      OPTION_COMMANDS.url?.includes(name as never)
+    );
+    assert.deepEqual(servers, [
+      "fetch",
+      "upload",
+      "change-visibility",
+      "delete",
+      "mirror",
+      "check",
+      "whoami",
+    ]);
+    for (const command of servers) {
+      assert.throws(
+        () => parseArgs([command, ...flags], env),
+        (error: unknown) =>
+          error instanceof UsageError &&
+          /^Invalid (--url|TOOLTOOL_HOST|TASKCLUSTER_PROXY_URL) /.test(error.message),
+        `${command} ${JSON.stringify(env)}`,
+      );
+    }
+  }
+});
+
 function helpText(argv: string[]): string {
-  const parsed = parseArgs(argv);
-  assert.equal(parsed.kind, "help");
-  return parsed.kind === "help" ? parsed.text : "";
+  assert.equal(parseArgs(argv).kind, "help");
+  return renderHelp(argv);
 }
 
 /** Each help section's heading mapped to the long option names it lists, in order. */
@@ -264,4 +299,63 @@ Deno.test("--mirror is repeatable and wins over TOOLTOOL_MIRRORS, which splits o
     () => parseArgs(["fetch"], { TOOLTOOL_MIRRORS: "http://a/?q=1" }),
     /TOOLTOOL_MIRRORS/,
   );
+});
+
+Deno.test("parseArgs() reads short clusters: flags, then one letter that takes a value", () => {
+  const joined = run(["-vqmfoo", "list"]);
+  assert.equal(joined.options.verbose, true);
+  assert.equal(joined.options.quiet, true);
+  assert.equal(joined.options.manifest, "foo");
+  assert.equal(run(["list", "-vm", "bar"]).options.manifest, "bar");
+  assert.equal(run(["-j4", "fetch"]).options.jobs, 4);
+});
+
+Deno.test("parseArgs() takes every word after -- as an argument", () => {
+  const parsed = run(["add", "-q", "--", "-m", "--json", "--help"]);
+  assert.deepEqual(parsed.args, ["-m", "--json", "--help"]);
+  assert.equal(parsed.options.manifest, "manifest.tt");
+  assert.equal(parsed.options.json, false);
+  assert.equal(run(["--", "list"]).command, "list");
+});
+
+Deno.test("parseArgs() takes a negative number after the command for an argument", () => {
+  assert.deepEqual(run(["add", "-5", "-m", "x"]).args, ["-5"]);
+  assert.throws(() => parseArgs(["-5", "add"]), /^UsageError: Unknown option '-5'$/);
+});
+
+Deno.test("parseArgs() words usage errors as commander did, with the usage hint", () => {
+  const cases: [string[], string][] = [
+    [["fetch", "--bogus"], "Unknown option '--bogus'"],
+    [["fetch", "-qx"], "Unknown option '-x'"],
+    [["fetch", "--json=1"], "Unknown option '--json=1' (did you mean --json?)"],
+    [["fetch", "--jsn"], "Unknown option '--jsn' (did you mean --json?)"],
+    [["frobnicate"], "Unknown command 'frobnicate'"],
+    [["fetc"], "Unknown command 'fetc' (did you mean fetch?)"],
+    [["add"], "Missing required argument 'files'"],
+    [["list", "x"], "Too many arguments for 'list'. Expected 0 arguments but got 1."],
+    [["list", "-m"], "Option '-m, --manifest <file>' argument missing"],
+    [
+      ["add", "f", "--visibility", "secret"],
+      "Option '--visibility <level>' argument 'secret' is invalid. Allowed choices are public, internal.",
+    ],
+    [["-q"], "You must specify a command"],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(
+      () => parseArgs(argv),
+      (error: unknown) =>
+        error instanceof UsageError && error.message === message &&
+        error.hint === 'run "tooltool --help" for usage',
+      argv.join(" "),
+    );
+  }
+});
+
+Deno.test("parseArgs() asks for help wherever -h or --help stands as an option", () => {
+  const lines = [["-h"], ["--he"], ["fetch", "-vh"], ["--bogus", "--help"], ["bogus", "-h"]];
+  for (const argv of [...lines, ["help", "fetch"]]) {
+    assert.deepEqual(parseArgs(argv), { kind: "help" }, argv.join(" "));
+  }
+  assert.equal(run(["upload", "--message", "--help"]).options.message, "--help");
+  assert.equal(run(["-mh", "list"]).options.manifest, "h");
 });

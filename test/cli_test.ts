@@ -38,3 +38,26 @@ Deno.test("tooltool version prints the program version; --version stays the reco
   assert.equal(flag.code, 2);
   assert.match(flag.stderr, /argument missing|You must specify a command/);
 });
+
+Deno.test("a bad --url stops only the commands that talk to a server", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(`${dir.path}/manifest.tt`, "[]");
+  await Deno.writeTextFile(`${dir.path}/f.txt`, "f");
+  for (
+    const args of [
+      ["validate", "--schema-only"],
+      ["validate"],
+      ["list"],
+      ["add", "f.txt"],
+    ]
+  ) {
+    const run = await runTool(["--url", "ftp://x", ...args], { cwd: dir.path });
+    assert.equal(run.code, 0, `${args.join(" ")}: ${run.stderr}`);
+  }
+  const server = await runTool(["--url", "ftp://x", "whoami"], { cwd: dir.path });
+  assert.equal(server.code, 2);
+  assert.equal(
+    server.stderr,
+    'error: Invalid --url "ftp://x/": only http and https URLs are supported, not ftp:\n',
+  );
+});

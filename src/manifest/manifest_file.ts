@@ -6,9 +6,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
-import { writeFileAtomic } from "../atomic_file.ts";
-import { acquireLock, type FileLock } from "../lock.ts";
+import type { FileLock } from "../lock.ts";
 import { readBoundedFile } from "../bounded_read.ts";
 import { ManifestError } from "../errors.ts";
 import { describeFsError } from "../fs_error.ts";
@@ -58,7 +56,7 @@ export async function readManifestText(
   let bytes: Uint8Array;
   try {
     // A pipe stays allowed (`-m <(generate)`, as tooltool.py reads it), bounded all the same.
-    bytes = await readBoundedFile(resolvePath(path, options), {
+    bytes = await readBoundedFile(await resolvePath(path, options), {
       limit: MAX_MANIFEST_BYTES,
       kinds: "regular-or-pipe",
     });
@@ -102,7 +100,9 @@ export async function writeManifest(
 ): Promise<void> {
   const text = serializeManifest(records);
   try {
-    await writeFileAtomic(resolvePath(path, options), text);
+    // Loaded here: reading a manifest (`validate --schema-only`) must not pay for node:path.
+    const { writeFileAtomic } = await import("../atomic_file.ts");
+    await writeFileAtomic(await resolvePath(path, options), text);
   } catch (error) {
     const detail = error instanceof Deno.errors.PermissionDenied &&
         error.message.endsWith("the file is read-only")
@@ -134,7 +134,11 @@ export async function lockManifest(
   path: string,
   options: LockManifestOptions = {},
 ): Promise<FileLock | undefined> {
-  const resolved = resolvePath(path, options);
+  const [{ dirname }, { acquireLock }] = await Promise.all([
+    import("node:path"),
+    import("../lock.ts"),
+  ]);
+  const resolved = await resolvePath(path, options);
   const directory = await Deno.realPath(resolved).then(
     (real) => dirname(real),
     () => dirname(resolved),
@@ -154,8 +158,28 @@ export async function lockManifest(
   }
 }
 
-function resolvePath(path: string, options: ManifestFileOptions): string {
-  return options.cwd === undefined ? path : resolve(options.cwd, path);
+/**
+ * `path` against `options.cwd`, as node:path's `resolve` has it (`sub/../m.tt` is `m.tt`
+ * even without a `sub`). node:path is loaded only for a path it would change, or on
+ * Windows: its polyfill would cost a `validate --schema-only` a fifth of its start-up, and
+ * joining a plain relative path to a plain absolute cwd is all it does there.
+ */
+async function resolvePath(path: string, options: ManifestFileOptions): Promise<string> {
+  const { cwd } = options;
+  if (cwd === undefined) return path;
+  if (Deno.build.os !== "windows" && cwd.startsWith("/") && isPlain(cwd) && isPlain(path)) {
+    return path.startsWith("/") ? path : `${cwd}/${path}`;
+  }
+  const { resolve } = await import("node:path");
+  return resolve(cwd, path);
+}
+
+/** A POSIX path `resolve` leaves alone: no empty, `.` or `..` segment, no trailing slash. */
+function isPlain(path: string): boolean {
+  const segments = path.split("/");
+  if (segments[0] === "") segments.shift();
+  return segments.length > 0 &&
+    segments.every((segment) => segment !== "" && segment !== "." && segment !== "..");
 }
 
 function fileProblem(path: string, action: string, detail: string, cause: unknown): ManifestError {

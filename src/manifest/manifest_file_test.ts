@@ -31,6 +31,23 @@ Deno.test("readManifest() resolves a relative path against cwd", async () => {
   });
 });
 
+Deno.test("readManifest() and writeManifest() resolve ./ and ../ as node:path does", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "sub"));
+    await writeManifest("../m.tt", [RECORD], { cwd: join(dir, "sub") });
+    assert.deepEqual(await readManifest("./m.tt", { cwd: dir }), [RECORD]);
+    assert.deepEqual(await readManifest("sub/../m.tt", { cwd: `${dir}/` }), [RECORD]);
+    // Lexically, as before: no "missing" folder is needed to go up from it.
+    assert.deepEqual(await readManifest("missing/../m.tt", { cwd: dir }), [RECORD]);
+    assert.deepEqual(await readManifest(`${dir}/missing/../m.tt`, { cwd: "/elsewhere" }), [
+      RECORD,
+    ]);
+    const lock = await lockManifest("../m.tt", { cwd: join(dir, "sub") });
+    assert.ok(lock !== undefined);
+    lock.release();
+  });
+});
+
 Deno.test("readManifest() names a missing file as given, with a problem for the checker", async () => {
   await withTempDir(async (dir) => {
     const error = await manifestError(readManifest("m.tt", { cwd: dir }));
