@@ -254,7 +254,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     description:
       "most time one file's download may take, retries included (default: no limit; env TOOLTOOL_MAX_TIME)",
     legacy: false,
-    commands: ["fetch"],
+    commands: ["fetch", "mirror"],
   },
   {
     long: "retry-max-time",
@@ -262,7 +262,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     description:
       "no new attempt at a server after this long without progress (default 120; env TOOLTOOL_RETRY_MAX_TIME)",
     legacy: false,
-    commands: ["fetch"],
+    commands: ["fetch", "mirror"],
   },
   {
     long: "speed-limit",
@@ -270,7 +270,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     description:
       "an attempt slower than this many bytes/s for --speed-time is retried (default 1024; env TOOLTOOL_SPEED_LIMIT)",
     legacy: false,
-    commands: ["fetch"],
+    commands: ["fetch", "mirror"],
   },
   {
     long: "speed-time",
@@ -278,7 +278,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     description:
       "how long a transfer may stay under --speed-limit (default 30; env TOOLTOOL_SPEED_TIME)",
     legacy: false,
-    commands: ["fetch"],
+    commands: ["fetch", "mirror"],
   },
   {
     long: "distdir",

@@ -420,7 +420,8 @@ export function toGlobalOptions(
     maxAgeDays: number("max-age"),
     publicDigest: text("public-digest"),
     internalDigest: text("internal-digest"),
-    limits: {
+    // Like --url: a bad TOOLTOOL_* value stops only the commands that read it.
+    limits: !usesOption(command, "max-time") ? {} : {
       maxTimeMs: seconds("--max-time", "TOOLTOOL_MAX_TIME", text("max-time"), env),
       retryMaxTimeMs: seconds(
         "--retry-max-time",
@@ -434,7 +435,7 @@ export function toGlobalOptions(
     distdirs: list("distdir"),
     offline: flag("offline") || isSet(env.TOOLTOOL_OFFLINE),
     dryRun: flag("dry-run"),
-    mirrors: mirrorUrls(list("mirror"), env.TOOLTOOL_MIRRORS),
+    mirrors: usesOption(command, "mirror") ? mirrorUrls(list("mirror"), env.TOOLTOOL_MIRRORS) : [],
     mirrorAuthFile: optionalPath(
       text("mirror-auth-file") ?? env.TOOLTOOL_MIRROR_AUTH_FILE,
       env.HOME,

@@ -141,6 +141,30 @@ Deno.test("parseArgs() rejects --url ftp:// as a usage error", () => {
   );
 });
 
+Deno.test("parseArgs() checks the transfer limits and mirrors only for the commands that use them", () => {
+  const badEnv = [
+    { TOOLTOOL_MAX_TIME: "soon" },
+    { TOOLTOOL_RETRY_MAX_TIME: "-1" },
+    { TOOLTOOL_SPEED_LIMIT: "fast" },
+    { TOOLTOOL_SPEED_TIME: "x" },
+    { TOOLTOOL_MIRRORS: "ftp://m/" },
+  ];
+  for (const env of badEnv) {
+    for (const line of [["list"], ["validate", "--schema-only"], ["add", "f"], ["purge"]]) {
+      const parsed = run(line, env);
+      assert.deepEqual(parsed.options.mirrors, [], line.join(" "));
+      assert.equal(parsed.options.limits.maxTimeMs, undefined);
+    }
+    assert.throws(() => parseArgs(["fetch"], env), UsageError, JSON.stringify(env));
+  }
+  // mirror copies files from the service: the limits bound its downloads too.
+  assert.throws(
+    () => parseArgs(["mirror", "--to", "d"], { TOOLTOOL_SPEED_LIMIT: "fast" }),
+    UsageError,
+  );
+  assert.equal(run(["mirror", "--to", "d", "--max-time", "5"]).options.limits.maxTimeMs, 5000);
+});
+
 Deno.test("parseArgs() checks --url only for the commands that talk to a server", () => {
   const offline = [["list"], ["validate"], ["validate", "--schema-only"], ["add", "f"], ["purge"]];
   const bad: [string[], Record<string, string>][] = [
