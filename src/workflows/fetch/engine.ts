@@ -31,13 +31,10 @@ import { tryLock } from "../../lock.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import { formatBytes, formatDuration, formatRate } from "../../format.ts";
 import type { FileProgress, ProgressModel } from "../../progress.ts";
-import {
-  type DownloadSource,
-  downloadVerified,
-  isMirrorMiss,
-  type TransferLimits,
-  writeError,
-} from "../../transport/download.ts";
+import { downloadVerified } from "../../transport/download.ts";
+import { type DownloadSource, isMirrorMiss } from "../../transport/download_source.ts";
+import { writeError } from "../../transport/hashing_sink.ts";
+import type { TransferLimits } from "../../transport/transfer_limits.ts";
 import type { BackoffPolicy } from "../../transport/retry.ts";
 import { forEachConcurrently } from "../../pool.ts";
 import { copyFromDistdirs } from "./distdir.ts";

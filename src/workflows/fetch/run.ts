@@ -27,7 +27,7 @@ import type { FileRecord } from "../../manifest/manifest.ts";
 import { readManifest } from "../../manifest/manifest_file.ts";
 import { chooseRenderer, ProgressModel } from "../../progress.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "../../transport/retry.ts";
-import type { TransferLimits } from "../../transport/download.ts";
+import type { TransferLimits } from "../../transport/transfer_limits.ts";
 
 /** Files fetched at once unless `-j` says otherwise. */
 const DEFAULT_JOBS = 4;
