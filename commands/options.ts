@@ -10,7 +10,7 @@
 
 import type { Context } from "../src/context.ts";
 import type { Visibility } from "../src/manifest/manifest.ts";
-import type { TransferLimits } from "../src/transport/download.ts";
+import type { TransferLimits } from "../src/transport/transfer_limits.ts";
 
 /** Parsed command line, tooltool.py's flags plus this tool's own. */
 export interface GlobalOptions {

@@ -12,7 +12,7 @@ import { displayUrl } from "../display.ts";
 import { describeFsError } from "../fs_error.ts";
 import { ToolError, UsageError } from "../errors.ts";
 import type { Sha512 } from "../sha512.ts";
-import type { DownloadSource } from "./download.ts";
+import type { DownloadSource } from "./download_source.ts";
 import { parseBaseUrl } from "./url_policy.ts";
 
 /** A mirror's base URL, parsed (trailing slash, http(s), no query). */

@@ -28,7 +28,8 @@ import { readManifest } from "../manifest/manifest_file.ts";
 import { forEachConcurrently } from "../pool.ts";
 import { tempPathBeside } from "../temp_names.ts";
 import { openApiClients } from "../transport/clients.ts";
-import { downloadVerified, type TransferLimits } from "../transport/download.ts";
+import { downloadVerified } from "../transport/download.ts";
+import type { TransferLimits } from "../transport/transfer_limits.ts";
 import { ApiClient } from "../transport/http.ts";
 import { apiSources } from "./fetch/sources.ts";
 

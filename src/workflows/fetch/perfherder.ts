@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { FileOutcome } from "./engine.ts";
+import type { FileOutcome } from "./types.ts";
 
 /** The suite's name on the dashboards. */
 export const PERFHERDER_SUITE = "tooltool_fetch";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { FileOutcome } from "./engine.ts";
+import type { FileOutcome } from "./types.ts";
 import { perfherderData, perfherderLine } from "./perfherder.ts";
 
 function outcome(fields: Partial<FileOutcome>): FileOutcome {

@@ -19,7 +19,7 @@ import { formatBytes, plural } from "../../format.ts";
 import { statOrUndefined } from "../../fs_util.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import { forEachConcurrently } from "../../pool.ts";
-import type { DownloadSource, NetworkSourceKind } from "../../transport/download.ts";
+import type { DownloadSource, NetworkSourceKind } from "../../transport/download_source.ts";
 import { findInDistdirs } from "./distdir.ts";
 
 /** Where a file would come from; `missing` when nothing could provide it (offline). */

@@ -7,7 +7,7 @@
 
 import type { Context } from "../../context.ts";
 import { PartialFailureError, ToolError } from "../../errors.ts";
-import type { FileOutcome } from "./engine.ts";
+import type { FileOutcome } from "./types.ts";
 import { formatBytes, formatDuration, plural } from "../../format.ts";
 import { perfherderLine } from "./perfherder.ts";
 

@@ -18,7 +18,8 @@ import { Cache } from "../../cache/cache.ts";
 import type { Context } from "../../context.ts";
 import { openApiClients } from "../../transport/clients.ts";
 import { errorMessage, ToolError } from "../../errors.ts";
-import { type FetchLog, fetchRecords, type FileOutcome, type Unpacker } from "./engine.ts";
+import { fetchRecords } from "./engine.ts";
+import type { FetchLog, FileOutcome, Unpacker } from "./types.ts";
 import type { FetchReport } from "./report.ts";
 import { type FetchPlan, planRecords } from "./plan.ts";
 import { apiSources, withMirrors } from "./sources.ts";
@@ -27,7 +28,7 @@ import type { FileRecord } from "../../manifest/manifest.ts";
 import { readManifest } from "../../manifest/manifest_file.ts";
 import { chooseRenderer, ProgressModel } from "../../progress.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "../../transport/retry.ts";
-import type { TransferLimits } from "../../transport/download.ts";
+import type { TransferLimits } from "../../transport/transfer_limits.ts";
 
 /** Files fetched at once unless `-j` says otherwise. */
 const DEFAULT_JOBS = 4;

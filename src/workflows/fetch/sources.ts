@@ -8,7 +8,7 @@
 import { HttpError } from "../../errors.ts";
 import type { ApiClient } from "../../transport/http.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
-import type { DownloadSource } from "../../transport/download.ts";
+import type { DownloadSource } from "../../transport/download_source.ts";
 import { type Mirror, mirrorSource } from "../../transport/mirror.ts";
 
 /**

@@ -1,0 +1,65 @@
+/**
+ * Reading a download's body with as little garbage as a multi-GB transfer allows.
+ *
+ * @module
+ */
+
+/** Reads a response body chunk by chunk. */
+export interface BodyReader {
+  /** The next bytes (at most `limit`), or null at the end; valid until the next call. */
+  read(limit: number): Promise<Uint8Array | null>;
+  cancel(): Promise<void>;
+  release(): void;
+}
+
+/** How much one BYOB read may bring (Deno's fetch gives up to ~256 KiB at a time). */
+export const LANDING_SIZE = 256 * 1024;
+
+/**
+ * A BYOB reader when the body is a byte stream (Deno's fetch bodies are): every read lands
+ * in one reused buffer instead of a freshly allocated chunk, which keeps the garbage — and
+ * so the peak RSS — of a multi-GB download small. Its bytes are copied on into the sink at
+ * once, so a failed read (which takes its buffer with it) loses nothing already received.
+ * Other streams are read chunk by chunk.
+ */
+export function bodyReader(stream: ReadableStream<Uint8Array>, landingSize: number): BodyReader {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream.
+  }
+  if (byob !== undefined) {
+    const reader = byob;
+    let landing: Uint8Array = new Uint8Array(landingSize);
+    return {
+      async read(limit) {
+        const view = landing.subarray(0, Math.max(1, Math.min(limit, landing.length)));
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read(view);
+        } catch (error) {
+          landing = new Uint8Array(landingSize);
+          throw error;
+        }
+        // The read transferred the buffer: keep using it under its new identity.
+        landing = result.value === undefined
+          ? new Uint8Array(landingSize)
+          : new Uint8Array(result.value.buffer);
+        if (result.done || result.value === undefined) return null;
+        return result.value;
+      },
+      cancel: () => reader.cancel().catch(() => {}),
+      release: () => reader.releaseLock(),
+    };
+  }
+  const reader = stream.getReader();
+  return {
+    async read() {
+      const result = await reader.read();
+      return result.done ? null : result.value;
+    },
+    cancel: () => reader.cancel().catch(() => {}),
+    release: () => reader.releaseLock(),
+  };
+}
