@@ -60,6 +60,7 @@ const LIBCRYPTO_SYMBOLS = {
   EVP_DigestInit_ex: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
   EVP_DigestUpdate: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
   EVP_DigestFinal_ex: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
+  OPENSSL_init_crypto: { parameters: ["u64", "pointer"], result: "i32", optional: true },
   EVP_DigestUpdateNonblocking: {
     name: "EVP_DigestUpdate",
     parameters: ["pointer", "buffer", "usize"],
@@ -67,6 +68,9 @@ const LIBCRYPTO_SYMBOLS = {
     nonblocking: true,
   },
 } as const;
+
+/** OpenSSL 1.1.1b and later: do not register the cleanup at exit. */
+const OPENSSL_INIT_NO_ATEXIT = 0x00080000n;
 
 type Libcrypto = Deno.DynamicLibrary<typeof LIBCRYPTO_SYMBOLS>["symbols"];
 
@@ -78,6 +82,11 @@ function loadBackend(): { backend: Sha512Backend; libcrypto?: Libcrypto } {
   for (const name of LIBCRYPTO_NAMES[Deno.build.os] ?? []) {
     try {
       const library = Deno.dlopen(name, LIBCRYPTO_SYMBOLS);
+      // Before any other call: otherwise OpenSSL frees its state in an atexit handler,
+      // which can run while a hash worker or blocking-pool thread is still inside
+      // EVP_DigestUpdate (an interrupted command exits without waiting for them). The OS
+      // reclaims that memory anyway.
+      library.symbols.OPENSSL_init_crypto?.(OPENSSL_INIT_NO_ATEXIT, null);
       loaded = { backend: "libcrypto", libcrypto: library.symbols };
       break;
     } catch {
