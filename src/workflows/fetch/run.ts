@@ -33,6 +33,12 @@ import type { TransferLimits } from "../../transport/transfer_limits.ts";
 /** Files fetched at once unless `-j` says otherwise. */
 const DEFAULT_JOBS = 4;
 
+/**
+ * Without `-j`, this many more lanes for small files (16 in flight in all, as many as the
+ * floor's `curl -Z --parallel-max 16`); an explicit `-j N` is an exact cap.
+ */
+const DEFAULT_SMALL_JOBS = 12;
+
 /** A log line at least this often while transfers run, well inside mozharness's 10 minutes. */
 const DEFAULT_HEARTBEAT_MS = 20_000;
 
@@ -89,6 +95,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
       cwd: ctx.cwd,
       cache,
       jobs: request.jobs ?? DEFAULT_JOBS,
+      smallJobs: request.jobs === undefined ? DEFAULT_SMALL_JOBS : 0,
       rehash: request.rehash,
       sources: withMirrors(mirrors, apiSources(clients, request.region, log.warn)),
       fetch: ctx.fetch,

@@ -91,6 +91,8 @@ export interface FetchOptions {
   readonly cache?: Cache | undefined;
   /** Files handled at once. */
   readonly jobs: number;
+  /** Further lanes that take only small files (`SMALL_FILE_BYTES`); default none. */
+  readonly smallJobs?: number | undefined;
   /** Ignore stat stamps: hash every present file and cache entry. */
   readonly rehash: boolean;
   /** Where to download a record from, in order of preference. */
