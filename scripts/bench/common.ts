@@ -80,6 +80,8 @@ export interface Measured {
   readonly peakRss: number | undefined;
   /** User + system CPU seconds of the client, when they could be measured. */
   readonly cpuSeconds: number | undefined;
+  /** The kernel's share of `cpuSeconds` (page-cache writes, faults), when measured. */
+  readonly systemSeconds?: number | undefined;
   readonly code: number;
   readonly stderr: string;
 }
@@ -110,6 +112,7 @@ export async function measure(command: string, args: string[], cwd: string): Pro
       cpuSeconds: user === undefined || system === undefined
         ? undefined
         : Number(user) + Number(system),
+      systemSeconds: system === undefined ? undefined : Number(system),
       code,
       stderr: text,
     };
