@@ -253,9 +253,23 @@ export async function benchTrees(): Promise<string> {
         await ours(ourWork, cache);
         const ourExtract = await fresh("compare-extract");
         await ours(ourExtract, cache, ["--no-tree-cache"]);
+        // TOOLTOOL_TREE_CACHE=copy places the same tree by copies, with the archive's modes.
+        const ourCopy = await fresh("compare-copy");
+        await measure("env", [
+          "TOOLTOOL_TREE_CACHE=copy",
+          deno,
+          ...prefix,
+          "--url",
+          server.url,
+          "fetch",
+          "-c",
+          cache,
+        ], ourCopy);
         const reference = describe(join(pyWork, "toolchain"));
         comparison = `tree: ${compare(reference, describe(join(ourWork, "toolchain")))}; ` +
-          `extract: ${compare(reference, describe(join(ourExtract, "toolchain")))}`;
+          `tree copied (TOOLTOOL_TREE_CACHE=copy): ${
+            compare(reference, describe(join(ourCopy, "toolchain")))
+          }; extract: ${compare(reference, describe(join(ourExtract, "toolchain")))}`;
       } else if (python) {
         comparison = "tooltool.py cannot unpack .tar.zst here (no python3 zstandard module)";
       }
