@@ -204,7 +204,7 @@ export async function hashFile(
 ): Promise<FileDigest> {
   if (hashWorkers.takes(options.expectedSize)) {
     try {
-      return await hashWorkers.hash(path, options.signal);
+      return await hashWorkers.hash(path, { signal: options.signal, backend: sha512Backend() });
     } catch (error) {
       if (!(error instanceof WorkerUnavailableError)) throw error;
     }

@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { FileDigest } from "./digest.ts";
+import type { FileDigest, Sha512Backend } from "./digest.ts";
 import type { Sha512 } from "./sha512.ts";
 
 /** The pool could not run a worker: hash on the calling thread instead. */
@@ -34,6 +34,7 @@ const DEFAULT_MAX_WORKERS = 4;
 
 interface Job {
   readonly path: string;
+  readonly backend: Sha512Backend | undefined;
   readonly signal: AbortSignal | undefined;
   readonly resolve: (digest: FileDigest) => void;
   readonly reject: (error: unknown) => void;
@@ -103,12 +104,19 @@ export class HashWorkerPool {
     return this.#idle.length + this.#running.size;
   }
 
-  /** Hashes the file at `path` on a worker. */
-  hash(path: string, signal?: AbortSignal): Promise<FileDigest> {
+  /**
+   * Hashes the file at `path` on a worker, with `backend` if given: a worker does not see
+   * `forceNodeBackend()` called on the thread that asks.
+   */
+  hash(
+    path: string,
+    options: { signal?: AbortSignal | undefined; backend?: Sha512Backend | undefined } = {},
+  ): Promise<FileDigest> {
     if (this.#unavailable) return Promise.reject(new WorkerUnavailableError("no hash workers"));
+    const { signal, backend } = options;
     signal?.throwIfAborted();
     return new Promise<FileDigest>((resolve, reject) => {
-      const job: Job = { path, signal, resolve, reject };
+      const job: Job = { path, backend, signal, resolve, reject };
       if (signal !== undefined) {
         job.onAbort = () => this.#abort(job);
         signal.addEventListener("abort", job.onAbort, { once: true });
@@ -148,7 +156,7 @@ export class HashWorkerPool {
 
   #run(worker: Worker, job: Job): void {
     this.#running.set(worker, job);
-    worker.postMessage({ path: job.path });
+    worker.postMessage({ path: job.path, backend: job.backend });
   }
 
   #finished(worker: Worker, reply: Reply): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { hashFile, hashFiles } from "./digest.ts";
+import { hashFile, hashFiles, sha512Backend } from "./digest.ts";
 import { describeFsError } from "./fs_error.ts";
 import {
   HashWorkerPool,
@@ -55,8 +55,8 @@ Deno.test("aborting a worker's hash rejects at once with the signal's reason", (
     await Deno.writeFile(join(dir, "a"), bytes(1 << 20, 1));
     const controller = new AbortController();
     await pool.open(async () => {
-      const first = pool.hash(join(dir, "a"), controller.signal);
-      const queued = pool.hash(join(dir, "a"), controller.signal);
+      const first = pool.hash(join(dir, "a"), { signal: controller.signal });
+      const queued = pool.hash(join(dir, "a"), { signal: controller.signal });
       controller.abort(new Error("stop"));
       await assert.rejects(first, /stop/);
       await assert.rejects(queued, /stop/);
@@ -95,3 +95,48 @@ Deno.test("hashFile() and hashFiles() send big files to the process's workers", 
     assert.equal(single.digest, expected(big));
     assert.equal(hashWorkers.workers, 0);
   }));
+
+Deno.test({
+  name: "with the node:crypto backend forced, a hash worker does not load libcrypto either",
+  // /proc/self/maps tells which libraries a process (all its threads) has loaded.
+  ignore: Deno.build.os !== "linux",
+  fn: () =>
+    withTempDir(async (dir) => {
+      const path = join(dir, "big");
+      const data = bytes(WORKER_MIN_BYTES, 5);
+      await Deno.writeFile(path, data);
+      const probe = async (force: boolean) => {
+        const code = `
+          import { forceNodeBackend, hashFile } from ${
+          JSON.stringify(new URL("./digest.ts", import.meta.url).href)
+        };
+          import { hashWorkers } from ${
+          JSON.stringify(new URL("./hash_pool.ts", import.meta.url).href)
+        };
+          if (${force}) forceNodeBackend();
+          const hashed = await hashWorkers.open(() =>
+            hashFile(${JSON.stringify(path)}, { expectedSize: ${data.length} })
+          );
+          const libcrypto = Deno.readTextFileSync("/proc/self/maps").includes("libcrypto");
+          console.log(JSON.stringify({ digest: hashed.digest, libcrypto }));
+        `;
+        const { code: exit, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+          args: ["eval", code],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(exit, 0, new TextDecoder().decode(stderr));
+        return JSON.parse(new TextDecoder().decode(stdout)) as {
+          digest: string;
+          libcrypto: boolean;
+        };
+      };
+      const forced = await probe(true);
+      assert.equal(forced.digest, expected(data));
+      assert.equal(forced.libcrypto, false, "TOOLTOOL_SHA512_BACKEND=node means no libcrypto");
+      // Not vacuous where libcrypto can be loaded: unforced, the same run loads it.
+      const unforced = await probe(false);
+      assert.equal(unforced.digest, expected(data));
+      assert.equal(unforced.libcrypto, sha512Backend() === "libcrypto");
+    }),
+});

@@ -3,7 +3,7 @@
  * this thread with synchronous calls, so no chunk waits for the main thread (see the pool's
  * module comment for why that matters).
  *
- * Message in: `{ path }`. Message out: `{ digest, size }`, or `{ error: { name, message,
+ * Message in: `{ path, backend }`. Message out: `{ digest, size }`, or `{ error: { name, message,
  * code } }` for a file that cannot be read (the pool rebuilds the error).
  *
  * @module
@@ -11,12 +11,15 @@
 
 /// <reference lib="deno.worker" />
 
-import { createSha512 } from "./digest.ts";
+import { createSha512, forceNodeBackend, type Sha512Backend } from "./digest.ts";
 
 /** The same chunk as the main-thread reader: constant memory, one read per MiB. */
 const buffer = new Uint8Array(1 << 20);
 
-self.onmessage = (event: MessageEvent<{ path: string }>) => {
+self.onmessage = (event: MessageEvent<{ path: string; backend?: Sha512Backend }>) => {
+  // TOOLTOOL_SHA512_BACKEND=node is applied on the main thread only; without this a worker
+  // would still load libcrypto (and use it) for every big file.
+  if (event.data.backend === "node") forceNodeBackend();
   try {
     using file = Deno.openSync(event.data.path, { read: true });
     const hasher = createSha512();
