@@ -127,14 +127,19 @@ export class HashWorkerPool {
   }
 
   #pump(): void {
-    while (this.#queue.length > 0) {
+    for (;;) {
+      // One abort ends many jobs, one listener at a time: a queued job whose signal has
+      // fired but whose listener has not run yet must not get a worker (a new thread and
+      // isolate, at Ctrl-C) only to end it at once. Its listener removes it.
+      const next = this.#queue.findIndex((job) => job.signal?.aborted !== true);
+      if (next === -1) return;
       let worker = this.#idle.pop();
       if (worker === undefined) {
         if (this.#running.size >= this.#maxWorkers) return;
         worker = this.#spawn();
         if (worker === undefined) return;
       }
-      this.#run(worker, this.#queue.shift()!);
+      this.#run(worker, this.#queue.splice(next, 1)[0]!);
     }
   }
 

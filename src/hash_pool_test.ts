@@ -140,3 +140,33 @@ Deno.test({
       assert.equal(unforced.libcrypto, sha512Backend() === "libcrypto");
     }),
 });
+
+Deno.test("one abort that ends many jobs starts no worker for the queued ones", async () => {
+  // A worker that never answers: every job stays running or queued until the abort.
+  const pool = new HashWorkerPool({
+    minBytes: 1,
+    maxWorkers: 1,
+    url: new URL("data:text/javascript,self.onmessage = () => {}"),
+  });
+  const Original = globalThis.Worker;
+  let started = 0;
+  globalThis.Worker = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Worker>) {
+      super(...args);
+      started++;
+    }
+  };
+  try {
+    const controller = new AbortController();
+    await pool.open(async () => {
+      const jobs = Array.from({ length: 4 }, () => pool.hash("x", { signal: controller.signal }));
+      assert.equal(started, 1);
+      controller.abort(new Error("stop"));
+      for (const job of jobs) await assert.rejects(job, /stop/);
+    });
+    assert.equal(started, 1, "the queued jobs' own listeners reject them; none gets a worker");
+    assert.equal(pool.workers, 0);
+  } finally {
+    globalThis.Worker = Original;
+  }
+});
