@@ -10,6 +10,12 @@ import { join } from "node:path";
 /** The repository root, with a trailing slash. */
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 
+/**
+ * The tooltool.py 1.4.0 every benchmark compares with: a checkout of mozilla-releng/tooltool
+ * outside this repository (`TOOLTOOL_PY` overrides; a benchmark without it says so).
+ */
+export const TOOLTOOL_PY = Deno.env.get("TOOLTOOL_PY") ?? "/work/ref/client/tooltool.py";
+
 /** Creates `path` with `size` pseudo-random bytes unless it already has that size. */
 export async function ensureFile(path: string, size: number): Promise<void> {
   try {

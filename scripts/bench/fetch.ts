@@ -31,11 +31,11 @@ import {
   REPO_ROOT,
   startServer,
   toolArgs,
+  TOOLTOOL_PY,
 } from "./common.ts";
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
-const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
 const RUNS = 3;
 
 interface Dataset {

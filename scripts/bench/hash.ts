@@ -9,10 +9,17 @@
  */
 
 import { createSha512, sha512Backend } from "../../src/digest.ts";
-import { ensureFile, exists, medianOf, REPO_ROOT, timeCommand, toolArgs } from "./common.ts";
+import {
+  ensureFile,
+  exists,
+  medianOf,
+  REPO_ROOT,
+  timeCommand,
+  toolArgs,
+  TOOLTOOL_PY,
+} from "./common.ts";
 
 const MiB = 1024 * 1024;
-const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
 
 async function ensureInputs(): Promise<{ big: string; small: string }> {
   const big = `${REPO_ROOT}.bench/hash-big`;

@@ -16,12 +16,11 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { exists, hasPython, measure, REPO_ROOT, toolArgs } from "./common.ts";
+import { exists, hasPython, measure, REPO_ROOT, toolArgs, TOOLTOOL_PY } from "./common.ts";
 import { seedStorage } from "./fetch.ts";
 import { startServer } from "./common.ts";
 
 const MB = 1024 * 1024;
-const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
 const RUNS = 3;
 /** The cold cases differ by a few percent: more runs than the warm ones. */
 const COLD_RUNS = 5;

@@ -21,10 +21,10 @@ import {
   REPO_ROOT,
   startServer,
   toolArgs,
+  TOOLTOOL_PY,
 } from "./common.ts";
 
 const MiB = 1024 * 1024;
-const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
 const FILES: readonly [string, number][] = [
   ["big1", 400 * MiB],
   ["big2", 400 * MiB],

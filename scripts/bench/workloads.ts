@@ -23,13 +23,20 @@
  */
 
 import { join } from "node:path";
-import { ensureFile, hasPython, measure, type Measured, REPO_ROOT, toolArgs } from "./common.ts";
+import {
+  ensureFile,
+  hasPython,
+  measure,
+  type Measured,
+  REPO_ROOT,
+  toolArgs,
+  TOOLTOOL_PY,
+} from "./common.ts";
 import { seedStorage } from "./fetch.ts";
 import { startServer } from "./common.ts";
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
-const TOOLTOOL_PY = "/work/ref/client/tooltool.py";
 const FLOOR = `${REPO_ROOT}scripts/bench/floor.py`;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 3);
 
