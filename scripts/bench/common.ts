@@ -71,12 +71,17 @@ export async function timeCommand(
   return seconds;
 }
 
-/** The median of `runs` measurements. */
+/** The median of `values` (the upper one of an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+/** The median of `runs` measurements, taken one after another. */
 export async function medianOf(runs: number, measure: () => Promise<number>): Promise<number> {
   const values: number[] = [];
   for (let i = 0; i < runs; i++) values.push(await measure());
-  values.sort((a, b) => a - b);
-  return values[Math.floor(values.length / 2)] ?? Number.NaN;
+  return median(values);
 }
 
 /** A finished command: wall time, and peak memory and CPU time where they could be measured. */

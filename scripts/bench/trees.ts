@@ -16,7 +16,16 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { exists, hasPython, measure, REPO_ROOT, toolArgs, TOOLTOOL_PY } from "./common.ts";
+import {
+  exists,
+  hasPython,
+  measure,
+  median,
+  medianOf,
+  REPO_ROOT,
+  toolArgs,
+  TOOLTOOL_PY,
+} from "./common.ts";
 import { seedStorage } from "./fetch.ts";
 import { startServer } from "./common.ts";
 
@@ -195,11 +204,6 @@ export async function benchTrees(): Promise<string> {
         );
         return work;
       };
-      const median = async (run: () => Promise<number>) => {
-        const values = [];
-        for (let i = 0; i < RUNS; i++) values.push(await run());
-        return values.sort((a, b) => a - b)[Math.floor(RUNS / 2)];
-      };
       const timed = async (
         work: string,
         result: Promise<{ seconds: number; code: number; stderr: string }>,
@@ -220,18 +224,16 @@ export async function benchTrees(): Promise<string> {
         const b = await fresh("cold");
         treeRuns.push(await timed(b, ours(b, await fresh("cache"))));
       }
-      const middle = (values: number[]) =>
-        [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
-      const coldPlain = middle(plainRuns);
-      const coldTree = middle(treeRuns);
+      const coldPlain = median(plainRuns);
+      const coldTree = median(treeRuns);
       const cache = await fresh("cache-ours");
       const warmup = await fresh("warmup");
       await timed(warmup, ours(warmup, cache));
-      const extract = await median(async () => {
+      const extract = await medianOf(RUNS, async () => {
         const w = await fresh("warm");
         return await timed(w, ours(w, cache, ["--no-tree-cache"]));
       });
-      const tree = await median(async () => {
+      const tree = await medianOf(RUNS, async () => {
         const w = await fresh("warm");
         return await timed(w, ours(w, cache));
       });
@@ -241,7 +243,7 @@ export async function benchTrees(): Promise<string> {
         const pyCache = await fresh("cache-py");
         const pyWarm = await fresh("warmup");
         await timed(pyWarm, py(pyWarm, pyCache));
-        pySeconds = await median(async () => {
+        pySeconds = await medianOf(RUNS, async () => {
           const w = await fresh("warm");
           return await timed(w, py(w, pyCache));
         });

@@ -28,6 +28,7 @@ import {
   hasPython,
   measure,
   type Measured,
+  median,
   REPO_ROOT,
   toolArgs,
   TOOLTOOL_PY,
@@ -207,11 +208,6 @@ async function round(
     list.push(result);
     results.set(key(client.name, scenario), list);
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 async function runWorkload(workload: Workload, clients: Client[], root: string) {
