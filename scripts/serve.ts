@@ -5,7 +5,7 @@
  * ```
  * deno task serve [--port 8010] [--storage-port N] [--storage DIR] [--clients FILE]
  *                 [--upload-expires 60] [--download-expires 60]
- *                 [--no-anonymous-public-download] [--fault JSON]...
+ *                 [--no-anonymous-public-download] [--download-origin URL] [--fault JSON]...
  * ```
  *
  * @module
@@ -30,6 +30,8 @@ const usage = `Usage: deno task serve [options]
   --download-expires SECONDS      lifetime of signed download URLs (default 60)
   --no-anonymous-public-download  require download/public for public files too
   --upload-signature v2|v4        how upload URLs are signed (default v2, as production)
+  --download-origin URL           send download redirects to URL/sha512/<digest> (an nginx
+                                  serving the storage folder; no signature is checked there)
   --fault JSON                    a fault rule, e.g. '{"kind":"status","status":500,"times":2}'
                                   (repeatable; more at runtime: POST /__control__/faults)
 `;
@@ -52,6 +54,14 @@ function parseSeconds(text: string | undefined, name: string): number | undefine
   return value;
 }
 
+function parseOrigin(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol)) {
+    throw new TypeError(`Cannot use --download-origin "${text}": expected an http(s) URL`);
+  }
+  return text.endsWith("/") ? text : `${text}/`;
+}
+
 async function main(args: string[]): Promise<number> {
   let parsed;
   try {
@@ -66,6 +76,7 @@ async function main(args: string[]): Promise<number> {
         "download-expires": { type: "string" },
         "no-anonymous-public-download": { type: "boolean" },
         "upload-signature": { type: "string" },
+        "download-origin": { type: "string" },
         fault: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
@@ -93,6 +104,7 @@ async function main(args: string[]): Promise<number> {
     if (uploadSignature !== undefined && uploadSignature !== "v2" && uploadSignature !== "v4") {
       throw new TypeError(`Cannot use --upload-signature "${uploadSignature}": expected v2 or v4`);
     }
+    const downloadOrigin = parseOrigin(values["download-origin"]);
     options = {
       port: parsePort(values.port, 8010, "--port"),
       storagePort: parsePort(values["storage-port"], 0, "--storage-port"),
@@ -102,6 +114,7 @@ async function main(args: string[]): Promise<number> {
       ...(downloadExpires === undefined ? {} : { downloadExpiresSeconds: downloadExpires }),
       anonymousPublicDownload: !values["no-anonymous-public-download"],
       ...(uploadSignature === undefined ? {} : { uploadSignature }),
+      ...(downloadOrigin === undefined ? {} : { downloadOrigin }),
     };
     faults = (values.fault ?? []).map((text) => parseFaultRule(JSON.parse(text)));
   } catch (error) {

@@ -2,7 +2,9 @@
  * Workloads benchmark (issue 12): every scenario a CI job meets, for this tool, tooltool.py
  * 1.4.0 and the floor (the cheapest way to do the same job with plain tools: one parallel
  * `curl -Z`, then hashlib on a thread per core, and `os.link` for the cache; see
- * `floor.py`), side by side in one run, from the same fake server in its own process.
+ * `floor.py`), side by side in one run, from the same fake server in its own process. Its
+ * signed download URLs point at a real nginx serving the blobs with `sendfile`, as an object
+ * store's CPU is not the client's (`--storage fake` keeps them on the fake server's listener).
  *
  * Workloads: big (2 × 400 MiB + 4 × 50 MiB) and small (200 × 100 KiB). Scenarios:
  *
@@ -16,8 +18,8 @@
  * cell is the median of `RUNS` runs; clients alternate which goes first. `--busy` keeps one
  * core busy (`sha512sum` in a loop pinned with `taskset` to CPU 0) while measuring.
  *
- * `deno run -A scripts/bench/workloads.ts [big] [small] [--busy]` or `deno task bench
- * workloads`.
+ * `deno run -A scripts/bench/workloads.ts [big] [small] [--busy] [--storage nginx|fake]` or
+ * `deno task bench workloads`.
  *
  * @module
  */
@@ -35,6 +37,7 @@ import {
 } from "./common.ts";
 import { seedStorage } from "./fetch.ts";
 import { startServer } from "./common.ts";
+import { findNginx, type Nginx, startNginx } from "../../test/helpers/nginx.ts";
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -210,10 +213,34 @@ async function round(
   }
 }
 
-async function runWorkload(workload: Workload, clients: Client[], root: string) {
+/** Where downloads come from: the fake server's own storage listener, or an nginx. */
+type StorageKind = "fake" | "nginx";
+
+async function runWorkload(
+  workload: Workload,
+  clients: Client[],
+  root: string,
+  storage: StorageKind,
+) {
   const serverDir = await Deno.makeTempDir({ dir: root, prefix: "server-" });
   const records = await seedStorage(join(serverDir, "storage"), workload.files);
-  const server = await startServer(serverDir);
+  let nginx: Nginx | undefined;
+  if (storage === "nginx") {
+    const probe = await findNginx();
+    if (!probe.ok) throw new Error(`--storage nginx: ${probe.reason}`);
+    // nginx serves <root>/sha512/<digest>; the blobs are <storage>/<digest>.
+    const webRoot = join(serverDir, "web");
+    await Deno.mkdir(webRoot);
+    await Deno.symlink(join(serverDir, "storage"), join(webRoot, "sha512"));
+    nginx = await startNginx(probe.binary, webRoot);
+  }
+  const server = await startServer(
+    serverDir,
+    nginx === undefined ? [] : ["--download-origin", nginx.url],
+  ).catch(async (error) => {
+    await nginx?.close();
+    throw error;
+  });
   const results: Results = new Map();
   try {
     const manifestText = JSON.stringify(records, null, 2);
@@ -225,6 +252,7 @@ async function runWorkload(workload: Workload, clients: Client[], root: string) 
     }
   } finally {
     await server.stop();
+    await nginx?.close();
     await Deno.remove(serverDir, { recursive: true }).catch(() => {});
   }
   return results;
@@ -313,10 +341,35 @@ async function startup(): Promise<string[]> {
   ];
 }
 
+/**
+ * nginx by default when it is installed: production's downloads come from an object store
+ * whose CPU is not on the client's machine, and nginx's `sendfile` is the closest a loopback
+ * server gets to that. The fake server's own storage listener (`--storage fake`) spends a
+ * core's worth of JS copying the bytes, on the same two cores the clients are measured on.
+ */
+async function chooseStorage(
+  requested: string | undefined,
+): Promise<{ kind: StorageKind; description: string }> {
+  if (requested !== undefined && requested !== "nginx" && requested !== "fake") {
+    throw new Error(`--storage ${requested}: expected nginx or fake`);
+  }
+  if (requested === "fake") return { kind: "fake", description: "the fake server's storage" };
+  const probe = await findNginx();
+  if (probe.ok) return { kind: "nginx", description: `nginx (${probe.binary}, sendfile)` };
+  if (requested === "nginx") throw new Error(`--storage nginx: ${probe.reason}`);
+  console.error(`nginx not found (${probe.reason}): downloads come from the fake server`);
+  return { kind: "fake", description: "the fake server's storage (nginx not found)" };
+}
+
 /** Runs the benchmark and returns its markdown table. */
 export async function benchWorkloads(args: readonly string[] = []): Promise<string> {
-  const chosen = args.filter((arg) => !arg.startsWith("--"));
+  const storageFlag = args.indexOf("--storage");
+  const storageArg = storageFlag >= 0 ? args[storageFlag + 1] : undefined;
+  const chosen = args.filter((arg, index) =>
+    !arg.startsWith("--") && (storageFlag < 0 || index !== storageFlag + 1)
+  );
   const busy = args.includes("--busy");
+  const storage = await chooseStorage(storageArg);
   const sets = await workloads(chosen.length > 0 ? chosen : ["big", "small"]);
   const python = await Deno.stat(TOOLTOOL_PY).then(() => hasPython(), () => false);
   const clients = [ours(), floor(), ...(python ? [tooltoolPy()] : [])];
@@ -328,7 +381,7 @@ export async function benchWorkloads(args: readonly string[] = []): Promise<stri
   const coldCpu: string[] = [];
   try {
     for (const workload of sets) {
-      const results = await runWorkload(workload, clients, root);
+      const results = await runWorkload(workload, clients, root, storage.kind);
       rows.push(...table(workload.name, results, clients));
       coldCpu.push(cpuLine(workload.name, results, clients));
     }
@@ -341,7 +394,7 @@ export async function benchWorkloads(args: readonly string[] = []): Promise<stri
   return [
     `Medians of ${RUNS} runs, \`sync\` before each, ${cpus} CPUs${
       busy ? ", one core kept busy by a pinned sha512sum loop" : ""
-    }. Ratios: tooltool.py / ours (above 1: we are faster), ours / floor (1 is the floor).`,
+    }; downloads served by ${storage.description}. Ratios: tooltool.py / ours (above 1: we are faster), ours / floor (1 is the floor).`,
     "",
     "| workload | scenario | tooltool.py (s) | floor (s) | ours (s) | ours vs tooltool.py | ours vs floor | ours peak RSS (MiB) |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",

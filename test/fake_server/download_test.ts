@@ -277,3 +277,19 @@ Deno.test("a --storage folder keeps blobs named by digest with their records bes
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("downloadOrigin points signed GET URLs at another server while PUTs stay on storage", async () => {
+  const mirror = "http://127.0.0.1:9/";
+  await withServer({ downloadOrigin: mirror }, async (server) => {
+    const { digest } = await server.addFile(content);
+    const redirect = await request(`${server.url}sha512/${digest}`);
+    assert.equal(redirect.status, 302);
+    const location = redirect.headers.get("location") ?? "";
+    assert.ok(location.startsWith(`${mirror}sha512/${digest}?X-Amz-`), location);
+    // The same signature is valid on the fake's own listener: nginx serving the folder is
+    // a stand-in for it, not a different store.
+    const blob = await request(location.replace(mirror, server.storageUrl));
+    assert.equal(blob.status, 200);
+    assert.deepEqual(blob.body, content);
+  });
+});

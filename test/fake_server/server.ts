@@ -100,6 +100,13 @@ export interface FakeServerOptions {
   clockOffsetSeconds?: number;
   /** Headers added to every storage response, as a CDN in front of it would (`x-cache`...). */
   storageHeaders?: Record<string, string>;
+  /**
+   * Where download redirects point instead of the built-in storage listener, with a trailing
+   * slash: an nginx serving `storageDir` as `<url>/sha512/<digest>` (benchmarks, whose
+   * server side should cost the machine what an object store far away costs it: next to
+   * nothing). It checks no signature; uploads still go to the built-in listener.
+   */
+  downloadOrigin?: string;
 }
 
 /** One request as the server saw it, in arrival order. */
@@ -187,7 +194,10 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
   const state: ServerState = {
     store,
     faults,
-    signer: new UrlSigner(storageUrl, { uploadSignature: options.uploadSignature ?? "v2" }),
+    signer: new UrlSigner(storageUrl, {
+      uploadSignature: options.uploadSignature ?? "v2",
+      ...(options.downloadOrigin === undefined ? {} : { downloadBase: options.downloadOrigin }),
+    }),
     clients: options.clients ?? {},
     requests,
     closing: closing.signal,

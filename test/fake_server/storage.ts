@@ -47,14 +47,19 @@ const signatureMismatch =
 export class UrlSigner {
   readonly #secret: string;
   readonly #base: string;
+  readonly #downloadBase: string;
   readonly #uploadSignature: UploadSignature;
 
-  /** `base` is the storage origin with a trailing slash. */
+  /**
+   * `base` is the storage origin with a trailing slash; `downloadBase` (default `base`) is
+   * where GET URLs point instead, e.g. an nginx serving the same folder.
+   */
   constructor(
     base: string,
-    options: { secret?: string; uploadSignature?: UploadSignature } = {},
+    options: { secret?: string; uploadSignature?: UploadSignature; downloadBase?: string } = {},
   ) {
     this.#base = base;
+    this.#downloadBase = options.downloadBase ?? base;
     this.#secret = options.secret ?? crypto.randomUUID();
     this.#uploadSignature = options.uploadSignature ?? "v2";
   }
@@ -189,8 +194,9 @@ export class UrlSigner {
       method === "PUT" ? PUT_CONTENT_TYPE : "",
     );
     query.set("X-Amz-Signature", signature);
+    const base = method === "GET" ? this.#downloadBase : this.#base;
     return {
-      url: `${this.#base}sha512/${digest}?${query}`,
+      url: `${base}sha512/${digest}?${query}`,
       expires: issuedSecond + expiresSeconds * 1000,
     };
   }
