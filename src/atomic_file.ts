@@ -8,6 +8,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { hiddenName } from "./temp_names.ts";
+import { writeAll } from "./write_all.ts";
 
 /** Options for `writeFileAtomic`. */
 export interface WriteFileAtomicOptions {
@@ -55,9 +56,7 @@ export async function writeFileAtomic(
       createNew: true,
       mode: existingMode ?? options.mode ?? 0o666,
     });
-    for (let written = 0; written < bytes.length;) {
-      written += await file.write(bytes.subarray(written));
-    }
+    await writeAll(file, bytes);
     await file.sync();
     file.close();
     file = undefined;

@@ -19,6 +19,7 @@ import {
   safeMode,
   TreeModel,
 } from "./safety.ts";
+import { writeAllSync } from "../write_all.ts";
 
 /** One member as a format reader describes it. */
 export interface Member {
@@ -143,8 +144,7 @@ export class Extractor {
     const file = this.#file;
     if (file === undefined) return;
     try {
-      let offset = 0;
-      while (offset < piece.length) offset += file.writeSync(piece.subarray(offset));
+      writeAllSync(file, piece);
     } catch (error) {
       throw osProblem(this.#fileMember?.name, error);
     }

@@ -10,6 +10,7 @@ import { createSha512, type Sha512Hasher } from "../digest.ts";
 import { ToolError } from "../errors.ts";
 import { describeFsError } from "../fs_error.ts";
 import type { Sha512 } from "../sha512.ts";
+import { writeAll, writeAllSync } from "../write_all.ts";
 
 /** Network chunks are gathered into buffers this large before hashing and writing. */
 export const BUFFER_SIZE = 1 << 20;
@@ -161,8 +162,7 @@ export class HashingSink {
       // 100 KiB: 15% faster).
       try {
         this.#hasher.update(full);
-        let written = 0;
-        while (written < full.length) written += this.#file.writeSync(full.subarray(written));
+        writeAllSync(this.#file, full);
         this.#position += full.length;
       } catch (error) {
         const failed = Promise.reject(writeError(this.#filename, error));
@@ -207,8 +207,7 @@ export class HashingSink {
 
   async #writeAll(bytes: Uint8Array): Promise<void> {
     try {
-      let written = 0;
-      while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+      await writeAll(this.#file, bytes);
     } catch (error) {
       throw writeError(this.#filename, error);
     }

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { createSha512, type FileDigest, hashFile } from "../../digest.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import { statOrUndefined } from "../../fs_util.ts";
+import { writeAll } from "../../write_all.ts";
 
 const COPY_CHUNK = 1 << 20;
 
@@ -95,7 +96,7 @@ async function copyHashing(from: string, to: string, signal: AbortSignal): Promi
     if (read === null) break;
     const chunk = buffer.subarray(0, read);
     await hasher.updateAsync(chunk);
-    for (let written = 0; written < read;) written += await sink.write(chunk.subarray(written));
+    await writeAll(sink, chunk);
     size += read;
   }
   return { digest: hasher.digest(), size };
