@@ -10,7 +10,7 @@ import { createSha512, type Sha512Hasher } from "../digest.ts";
 import { ToolError } from "../errors.ts";
 import { describeFsError } from "../fs_error.ts";
 import type { Sha512 } from "../sha512.ts";
-import { writeAll, writeAllSync } from "../write_all.ts";
+import { writeAllSync } from "../write_all.ts";
 
 /** Network chunks are gathered into buffers this large before hashing and writing. */
 export const BUFFER_SIZE = 1 << 20;
@@ -23,10 +23,16 @@ const RING_SIZE = 3;
 
 /**
  * The file being downloaded plus the running hash of exactly the bytes in it. Chunks are
- * gathered into 1 MiB buffers. A full buffer is handed to two ordered chains — SHA-512 (off
- * the main thread, with libcrypto) and the file writes — and the next buffer of a ring of
- * three fills meanwhile, so the network, the hash of one buffer and the write of another all
- * proceed at once; a buffer is reused only once both its hash and its write are done.
+ * gathered into 1 MiB buffers. A full buffer's SHA-512 is queued on an ordered chain off the
+ * main thread (libcrypto), then the buffer is written right here, on the calling thread,
+ * while that hash runs; the next buffer of a ring of three fills meanwhile. A buffer is
+ * reused only once both its hash and its write are done.
+ *
+ * Why the write blocks: each async `FsFile.write` is a hop to Deno's blocking pool and back
+ * that cost 100–250 µs here, eight of them per buffer (writes are capped at 128 KiB, see
+ * write_all.ts): a 400 MiB download spent more time in hops than in the kernel's copy. A
+ * blocking 128 KiB write into the page cache takes ~25 µs, and the main thread was idle half
+ * of a big fetch anyway; writing here made a 1 GB cold fetch 15% faster (docs/performance.md).
  */
 export class HashingSink {
   readonly #file: Deno.FsFile;
@@ -40,7 +46,9 @@ export class HashingSink {
   #slot = 0;
   #fill = 0;
   #hashTail: Promise<void> = Promise.resolve();
-  #writeTail: Promise<void> = Promise.resolve();
+  #hashesPending = 0;
+  /** The first write that failed since the last restart: later buffers are not written. */
+  #writeFailure: ToolError | undefined;
   /** Settles once everything handed over so far is hashed and written (or failed). */
   #last: Promise<void> | undefined;
   /** Bytes written and hashed. */
@@ -106,7 +114,7 @@ export class HashingSink {
     this.#fill = 0;
     this.#hasher = createSha512();
     this.#hashTail = Promise.resolve();
-    this.#writeTail = Promise.resolve();
+    this.#writeFailure = undefined;
     this.#position = 0;
     this.#accepted = 0;
     await this.#file.truncate(0);
@@ -154,7 +162,7 @@ export class HashingSink {
     }
   }
 
-  /** Queues `full` on both chains; its slot is busy until both are done. */
+  /** Queues `full`'s hash and writes it; its slot is busy until both are done. */
   #start(full: Uint8Array): void {
     if (full.length <= INLINE_BYTES && this.#last === undefined) {
       // A small file's only buffer: hashing (~0.2 ms) and writing it right here costs less
@@ -172,10 +180,14 @@ export class HashingSink {
       return;
     }
     const hasher = this.#hasher;
-    const hashed = this.#hashTail.then(() => hasher.updateAsync(full));
-    const written = this.#writeTail.then(() => this.#writeAll(full));
+    // Started before the write below when the chain is idle, so the two overlap.
+    const hashed = this.#hashesPending === 0
+      ? hasher.updateAsync(full)
+      : this.#hashTail.then(() => hasher.updateAsync(full));
+    this.#hashesPending++;
     this.#hashTail = hashed;
-    this.#writeTail = written;
+    hashed.then(() => this.#hashesPending--, () => this.#hashesPending--);
+    const written = this.#write(full);
     // allSettled, not all: the buffer must not be reused while the hash still reads it,
     // even when the write has already failed.
     const done = Promise.allSettled([hashed, written]).then(([hash, write]) => {
@@ -205,12 +217,17 @@ export class HashingSink {
     }
   }
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    try {
-      await writeAll(this.#file, bytes);
-    } catch (error) {
-      throw writeError(this.#filename, error);
+  /** Writes `bytes` now, unless an earlier write failed (the file has a gap then). */
+  #write(bytes: Uint8Array): Promise<void> {
+    if (this.#writeFailure === undefined) {
+      try {
+        writeAllSync(this.#file, bytes);
+        return Promise.resolve();
+      } catch (error) {
+        this.#writeFailure = writeError(this.#filename, error);
+      }
     }
+    return Promise.reject(this.#writeFailure);
   }
 }
 
