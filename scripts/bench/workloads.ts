@@ -19,7 +19,7 @@
  * core busy (`sha512sum` in a loop pinned with `taskset` to CPU 0) while measuring.
  *
  * `deno run -A scripts/bench/workloads.ts [big] [small] [--busy] [--storage nginx|fake]` or
- * `deno task bench workloads`.
+ * `deno task bench workloads [--busy] [--storage=fake]`.
  *
  * @module
  */
@@ -304,8 +304,8 @@ function table(workload: string, results: Results, clients: readonly Client[]): 
 
 /**
  * The cold fetch's client CPU, user+sys and sys: on a VM whose host takes back freed memory
- * (virtio balloon), writing a GiB into the page cache costs from 0.3 to 2.9 s of sys time
- * depending on whether the pages were recently in use, which moves the wall time too.
+ * (virtio balloon), writing a GiB into the page cache costs from 0.2 to 1.7 s of sys time
+ * from one run to the next, which moves the wall time too (docs/performance.md).
  */
 function cpuLine(workload: string, results: Results, clients: readonly Client[]): string {
   const cells = clients.map((client) => {
@@ -363,8 +363,11 @@ async function chooseStorage(
 
 /** Runs the benchmark and returns its markdown table. */
 export async function benchWorkloads(args: readonly string[] = []): Promise<string> {
+  // `--storage=fake` through `deno task bench`, which passes on only the `--` arguments.
   const storageFlag = args.indexOf("--storage");
-  const storageArg = storageFlag >= 0 ? args[storageFlag + 1] : undefined;
+  const storageArg = storageFlag >= 0
+    ? args[storageFlag + 1]
+    : args.find((arg) => arg.startsWith("--storage="))?.slice("--storage=".length);
   const chosen = args.filter((arg, index) =>
     !arg.startsWith("--") && (storageFlag < 0 || index !== storageFlag + 1)
   );
