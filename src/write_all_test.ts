@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../test/helpers/data.ts";
 import { MAX_WRITE, writeAll, writeAllSync } from "./write_all.ts";
 
 /** Records each write's length; answers short writes when `shortBy` is set. */
@@ -14,13 +15,7 @@ function recorder(shortBy = 0) {
   return {
     lengths,
     get received() {
-      const all = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-      let offset = 0;
-      for (const piece of pieces) {
-        all.set(piece, offset);
-        offset += piece.length;
-      }
-      return all;
+      return concatBytes(pieces);
     },
     write: (bytes: Uint8Array) => Promise.resolve(take(bytes)),
     writeSync: take,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { patternBytes, sha512Of } from "../../test/helpers/data.ts";
 import { ToolError } from "../errors.ts";
 import { MAX_WRITE } from "../write_all.ts";
 import { BUFFER_SIZE, HashingSink } from "./hashing_sink.ts";
@@ -35,20 +35,8 @@ function memoryFile(options: { failAfterBytes?: number } = {}) {
   return { file: file as unknown as Deno.FsFile, writes, content: () => content };
 }
 
-function pseudoRandom(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = 12345;
-  for (let i = 0; i < length; i++) {
-    state = (state * 1103515245 + 12345) >>> 0;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
-
-const sha512 = (bytes: Uint8Array) => createHash("sha512").update(bytes).digest("hex");
-
 Deno.test("HashingSink writes every byte in order and hashes exactly them, in writes of at most MAX_WRITE", async () => {
-  const data = pseudoRandom(3 * BUFFER_SIZE + 54321);
+  const data = patternBytes(1, 3 * BUFFER_SIZE + 54321);
   const { file, writes, content } = memoryFile();
   const sink = new HashingSink(file, "big.bin", BUFFER_SIZE);
   // Network-sized pieces that do not line up with the buffers.
@@ -58,13 +46,13 @@ Deno.test("HashingSink writes every byte in order and hashes exactly them, in wr
   }
   await sink.flush();
   assert.equal(sink.position, data.length);
-  assert.equal(sink.finish(), sha512(data));
+  assert.equal(sink.finish(), sha512Of(data));
   assert.deepEqual(content(), data);
   assert.ok(writes.every((length) => length <= MAX_WRITE), `${Math.max(...writes)}`);
 });
 
 Deno.test("HashingSink reports a failed write once, as a ToolError naming the file, and writes nothing after it", async () => {
-  const data = pseudoRandom(4 * BUFFER_SIZE);
+  const data = patternBytes(2, 4 * BUFFER_SIZE);
   const { file, writes } = memoryFile({ failAfterBytes: BUFFER_SIZE + 1000 });
   const sink = new HashingSink(file, "big.bin", BUFFER_SIZE);
   const pushing = (async () => {
@@ -86,11 +74,11 @@ Deno.test("HashingSink reports a failed write once, as a ToolError naming the fi
 Deno.test("HashingSink starts clean after restart(): the file and the hash hold only the new bytes", async () => {
   const { file, content } = memoryFile();
   const sink = new HashingSink(file, "f.bin", BUFFER_SIZE);
-  await sink.push(pseudoRandom(2 * BUFFER_SIZE));
+  await sink.push(patternBytes(3, 2 * BUFFER_SIZE));
   await sink.restart();
-  const fresh = pseudoRandom(BUFFER_SIZE + 10).reverse();
+  const fresh = patternBytes(4, BUFFER_SIZE + 10);
   await sink.push(fresh);
   await sink.flush();
   assert.deepEqual(content(), fresh);
-  assert.equal(sink.finish(), sha512(fresh));
+  assert.equal(sink.finish(), sha512Of(fresh));
 });
