@@ -214,25 +214,25 @@ async function round(
 }
 
 /** Where downloads come from: the fake server's own storage listener, or an nginx. */
-type StorageKind = "fake" | "nginx";
+type Storage =
+  | { readonly kind: "fake"; readonly description: string }
+  | { readonly kind: "nginx"; readonly description: string; readonly binary: string };
 
 async function runWorkload(
   workload: Workload,
   clients: Client[],
   root: string,
-  storage: StorageKind,
+  storage: Storage,
 ) {
   const serverDir = await Deno.makeTempDir({ dir: root, prefix: "server-" });
   const records = await seedStorage(join(serverDir, "storage"), workload.files);
   let nginx: Nginx | undefined;
-  if (storage === "nginx") {
-    const probe = await findNginx();
-    if (!probe.ok) throw new Error(`--storage nginx: ${probe.reason}`);
+  if (storage.kind === "nginx") {
     // nginx serves <root>/sha512/<digest>; the blobs are <storage>/<digest>.
     const webRoot = join(serverDir, "web");
     await Deno.mkdir(webRoot);
     await Deno.symlink(join(serverDir, "storage"), join(webRoot, "sha512"));
-    nginx = await startNginx(probe.binary, webRoot);
+    nginx = await startNginx(storage.binary, webRoot);
   }
   const server = await startServer(
     serverDir,
@@ -347,15 +347,19 @@ async function startup(): Promise<string[]> {
  * server gets to that. The fake server's own storage listener (`--storage fake`) spends a
  * core's worth of JS copying the bytes, on the same two cores the clients are measured on.
  */
-async function chooseStorage(
-  requested: string | undefined,
-): Promise<{ kind: StorageKind; description: string }> {
+async function chooseStorage(requested: string | undefined): Promise<Storage> {
   if (requested !== undefined && requested !== "nginx" && requested !== "fake") {
     throw new Error(`--storage ${requested}: expected nginx or fake`);
   }
   if (requested === "fake") return { kind: "fake", description: "the fake server's storage" };
   const probe = await findNginx();
-  if (probe.ok) return { kind: "nginx", description: `nginx (${probe.binary}, sendfile)` };
+  if (probe.ok) {
+    return {
+      kind: "nginx",
+      description: `nginx (${probe.binary}, sendfile)`,
+      binary: probe.binary,
+    };
+  }
   if (requested === "nginx") throw new Error(`--storage nginx: ${probe.reason}`);
   console.error(`nginx not found (${probe.reason}): downloads come from the fake server`);
   return { kind: "fake", description: "the fake server's storage (nginx not found)" };
@@ -384,7 +388,7 @@ export async function benchWorkloads(args: readonly string[] = []): Promise<stri
   const coldCpu: string[] = [];
   try {
     for (const workload of sets) {
-      const results = await runWorkload(workload, clients, root, storage.kind);
+      const results = await runWorkload(workload, clients, root, storage);
       rows.push(...table(workload.name, results, clients));
       coldCpu.push(cpuLine(workload.name, results, clients));
     }
