@@ -340,3 +340,20 @@ Deno.test("fetch unpacks an archive whose name takes 255 bytes, with and without
       await Deno.remove(join(fx.work, "tool"), { recursive: true });
     }
   }));
+
+Deno.test("fetch replaces a dangling symlink in a file's place, with or without the cache", () =>
+  withFetchFixture({ "a.bin": 1000, "b.bin": 2000 }, async (fx) => {
+    const outside = join(fx.work, "..", "never-written");
+    await Deno.symlink(outside, join(fx.work, "a.bin"));
+    await Deno.symlink(outside, join(fx.work, "b.bin"));
+    const plain = await fx.run(["fetch", "a.bin"]);
+    assert.equal(plain.code, 0, plain.stderr);
+    const cached = await fx.run(["fetch", "-c", fx.cache, "b.bin"]);
+    assert.equal(cached.code, 0, cached.stderr);
+    for (const name of ["a.bin", "b.bin"]) {
+      const info = await Deno.lstat(join(fx.work, name));
+      assert.ok(info.isFile, `${name} is a file now, not a symlink`);
+      assert.deepEqual(await Deno.readFile(join(fx.work, name)), fx.file(name).content);
+    }
+    await assert.rejects(Deno.lstat(outside), Deno.errors.NotFound, "nothing written through it");
+  }));

@@ -32,6 +32,7 @@ export function bodyReader(stream: ReadableStream<Uint8Array>, landingSize: numb
   if (byob !== undefined) {
     const reader = byob;
     let landing: Uint8Array = new Uint8Array(landingSize);
+    let ended = false;
     return {
       async read(limit) {
         const view = landing.subarray(0, Math.max(1, Math.min(limit, landing.length)));
@@ -46,11 +47,18 @@ export function bodyReader(stream: ReadableStream<Uint8Array>, landingSize: numb
         landing = result.value === undefined
           ? new Uint8Array(landingSize)
           : new Uint8Array(result.value.buffer);
-        if (result.done || result.value === undefined) return null;
+        if (result.done || result.value === undefined) {
+          ended = true;
+          return null;
+        }
         return result.value;
       },
       cancel: () => reader.cancel().catch(() => {}),
-      release: () => reader.releaseLock(),
+      // Releasing makes a TypeError (with its stack) for the reader's `closed` promise: on
+      // a stream already read to its end the lock no longer matters, so that is skipped.
+      release: () => {
+        if (!ended) reader.releaseLock();
+      },
     };
   }
   const reader = stream.getReader();

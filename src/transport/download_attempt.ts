@@ -73,10 +73,19 @@ export async function attemptDownload(
   const stall = new AbortController();
   const signal = AbortSignal.any([options.signal, stall.signal]);
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  // One timer per attempt, not one per chunk: progress only moves `lastActivity`, and the
+  // timer, when it fires early, sleeps again for what is left of the window.
+  let lastActivity = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const watchStall = (delay: number) => {
+    timer = setTimeout(() => {
+      const idle = performance.now() - lastActivity;
+      if (idle >= stallMs) stall.abort();
+      else watchStall(stallMs - idle);
+    }, delay);
+  };
   const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => stall.abort(), stallMs);
+    lastActivity = performance.now();
   };
   const origin = `${url.origin}/`;
   const speedLimit = options.limits?.speedLimit ?? DEFAULT_SPEED_LIMIT;
@@ -105,7 +114,7 @@ export async function attemptDownload(
   const offset = sink.position;
   const headers = new Headers({ "User-Agent": USER_AGENT, "Accept-Encoding": "identity" });
   if (offset > 0) headers.set("Range", `bytes=${offset}-`);
-  arm();
+  watchStall(stallMs);
   try {
     let response: Response;
     try {

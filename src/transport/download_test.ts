@@ -101,6 +101,18 @@ Deno.test("downloadVerified() treats a stalled body as a failure and resumes", (
     assert.match((retries[0] as Error).message, /no data for 0\.3 s/);
   }));
 
+Deno.test("downloadVerified() lets a slow body run past the stall timeout while bytes keep coming", () =>
+  // 200 KB at 200 KB/s: a second in all, never 0.3 s without a byte.
+  withDownload(200_000, async ({ server, dir, content, options }) => {
+    server.fault({ kind: "slow", bytesPerSecond: 200_000, times: 1 });
+    const path = join(dir, "out");
+    const started = performance.now();
+    const result = await downloadVerified(path, options({ stallTimeoutMs: 300 }));
+    assert.ok(performance.now() - started >= 600, "the body really took longer than the timeout");
+    assert.equal(result.attempts, 1);
+    assert.deepEqual(await Deno.readFile(path), content);
+  }));
+
 Deno.test("downloadVerified() renews an expired storage URL at once", () =>
   withDownload(10_000, async ({ server, dir, options }) => {
     server.fault({ kind: "expired-redirect", times: 1 });

@@ -125,14 +125,19 @@ async function obtain(
 ): Promise<Obtained> {
   const { model } = options;
   const destination = join(options.cwd, record.filename);
-  if (options.manifest !== undefined && isSameFile(destination, options.manifest.path)) {
+  // The usual case of a cold fetch, answered by one lstat: nothing there, so it is neither
+  // the manifest nor a present file (each check would otherwise fail a stat of its own).
+  const absent = isAbsent(destination);
+  if (
+    !absent && options.manifest !== undefined && isSameFile(destination, options.manifest.path)
+  ) {
     throw new ToolError(
       `Cannot fetch "${record.filename}": it would overwrite the manifest in use ("${options.manifest.display}")`,
     );
   }
   model.setState(file, "checking");
   options.changed?.();
-  const present = await checkPresent(record, destination, options);
+  const present = absent ? "absent" : await checkPresent(record, destination, options);
   if (present === "valid") return { source: "present", bytes: 0, attempts: 0 };
   if (present === "invalid") {
     options.log.info(`${record.filename} is present but does not match the manifest: replacing it`);
@@ -186,6 +191,16 @@ function reportObtained(
       );
       break;
     }
+  }
+}
+
+/** True only when nothing (not even a dangling symlink) has this name; other errors: false. */
+function isAbsent(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return false;
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound;
   }
 }
 
