@@ -14,6 +14,16 @@ export function statOrUndefined(path: string): Deno.FileInfo | undefined {
   }
 }
 
+/** True only when nothing (not even a dangling symlink) has this name; other errors: false. */
+export function isAbsent(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return false;
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound;
+  }
+}
+
 /** Removes a file; one that is already gone counts as removed. */
 export async function removeIfPresent(path: string): Promise<void> {
   try {

@@ -25,7 +25,7 @@
  */
 
 import { join, resolve } from "node:path";
-import { removeIfPresent } from "../../fs_util.ts";
+import { isAbsent, removeIfPresent } from "../../fs_util.ts";
 import { hashWorkers } from "../../hash_pool.ts";
 import { ToolError } from "../../errors.ts";
 import { describeFsError } from "../../fs_error.ts";
@@ -191,16 +191,6 @@ function reportObtained(
       );
       break;
     }
-  }
-}
-
-/** True only when nothing (not even a dangling symlink) has this name; other errors: false. */
-function isAbsent(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return false;
-  } catch (error) {
-    return error instanceof Deno.errors.NotFound;
   }
 }
 
