@@ -84,9 +84,6 @@ export async function attemptDownload(
       else watchStall(stallMs - idle);
     }, delay);
   };
-  const arm = () => {
-    lastActivity = performance.now();
-  };
   const origin = `${url.origin}/`;
   const speedLimit = options.limits?.speedLimit ?? DEFAULT_SPEED_LIMIT;
   const speedTimeMs = options.limits?.speedTimeMs ?? DEFAULT_SPEED_TIME_MS;
@@ -202,7 +199,7 @@ export async function attemptDownload(
         options.onReceived?.(chunk.length);
         await sink.push(chunk);
         options.onPosition?.(sink.position);
-        arm();
+        lastActivity = performance.now();
       }
     } finally {
       body.release();
