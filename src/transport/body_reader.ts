@@ -4,11 +4,14 @@
  * @module
  */
 
+import { giveBack, takeBuffer } from "../buffer_pool.ts";
+
 /** Reads a response body chunk by chunk. */
 export interface BodyReader {
   /** The next bytes (at most `limit`), or null at the end; valid until the next call. */
   read(limit: number): Promise<Uint8Array | null>;
   cancel(): Promise<void>;
+  /** Lets go of the stream (no read may be in flight); the last chunk read is invalid after. */
   release(): void;
 }
 
@@ -31,11 +34,12 @@ export function bodyReader(stream: ReadableStream<Uint8Array>, landingSize: numb
   }
   if (byob !== undefined) {
     const reader = byob;
-    let landing: Uint8Array = new Uint8Array(landingSize);
+    let landing: Uint8Array = takeBuffer(landingSize);
     let ended = false;
+    let released = false;
     return {
       async read(limit) {
-        const view = landing.subarray(0, Math.max(1, Math.min(limit, landing.length)));
+        const view = landing.subarray(0, Math.max(1, Math.min(limit, landingSize)));
         let result: ReadableStreamReadResult<Uint8Array>;
         try {
           result = await reader.read(view);
@@ -57,7 +61,11 @@ export function bodyReader(stream: ReadableStream<Uint8Array>, landingSize: numb
       // Releasing makes a TypeError (with its stack) for the reader's `closed` promise: on
       // a stream already read to its end the lock no longer matters, so that is skipped.
       release: () => {
+        if (released) return;
+        released = true;
         if (!ended) reader.releaseLock();
+        // No read is in flight once the caller lets go, so the buffer is free again.
+        giveBack(landing);
       },
     };
   }

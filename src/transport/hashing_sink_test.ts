@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { patternBytes, sha512Of } from "../../test/helpers/data.ts";
 import { ToolError } from "../errors.ts";
 import { MAX_WRITE } from "../write_all.ts";
+import { emptyPool, pooledByteCount, takeBuffer } from "../buffer_pool.ts";
 import { BUFFER_SIZE, HashingSink } from "./hashing_sink.ts";
 
 /** An in-memory stand-in for the few `Deno.FsFile` calls the sink makes. */
@@ -81,4 +82,24 @@ Deno.test("HashingSink starts clean after restart(): the file and the hash hold 
   await sink.flush();
   assert.deepEqual(content(), fresh);
   assert.equal(sink.finish(), sha512Of(fresh));
+});
+
+Deno.test("HashingSink hands its buffer back to the pool once disposed, and only when idle", async () => {
+  emptyPool();
+  const data = patternBytes(3, 100 * 1024);
+  {
+    using sink = new HashingSink(memoryFile().file, "small.bin", data.length);
+    await sink.push(data);
+    await sink.flush();
+    assert.equal(sink.finish(), sha512Of(data));
+  }
+  assert.equal(pooledByteCount(), 128 * 1024, "the one buffer of a small file");
+  takeBuffer(100 * 1024);
+  const failing = memoryFile({ failAfterBytes: 10 });
+  {
+    using sink = new HashingSink(failing.file, "small.bin", data.length);
+    // Filled but never flushed: the failed write is still waiting to be reported.
+    await sink.push(data);
+  }
+  assert.equal(pooledByteCount(), 0, "a buffer with unsettled work is not reused");
 });
