@@ -32,16 +32,27 @@ export class FileLock implements Disposable {
   readonly path: string;
   readonly exclusive: boolean;
   #file: Deno.FsFile | undefined;
+  readonly #writable: boolean;
 
-  constructor(path: string, exclusive: boolean, file: Deno.FsFile) {
+  constructor(path: string, exclusive: boolean, file: Deno.FsFile, writable = false) {
     this.path = path;
     this.exclusive = exclusive;
     this.#file = file;
+    this.#writable = writable;
   }
 
   /** Whether the lock is still held. */
   get held(): boolean {
     return this.#file !== undefined;
+  }
+
+  /**
+   * The locked file's open handle when it was opened for writing (and the lock is held),
+   * so that the holder writes through it instead of opening the file a second time. It
+   * stays the lock's: closing it would release the lock.
+   */
+  get writableFile(): Deno.FsFile | undefined {
+    return this.#writable ? this.#file : undefined;
   }
 
   /** Releases the lock (closing the file releases it). Safe to call twice. */
@@ -101,14 +112,14 @@ export function tryLock(path: string, options: LockOptions): Promise<FileLock | 
  */
 function tryLockNow(path: string, options: LockOptions): FileLock | undefined {
   for (;;) {
-    const file = options.create === false
-      ? Deno.openSync(path, { read: true })
+    const { file, writable } = options.create === false
+      ? { file: Deno.openSync(path, { read: true }), writable: false }
       : openLockFile(path);
     let locked = false;
     try {
       locked = file.tryLockSync(options.exclusive);
       if (locked && namesSameFile(path, file)) {
-        return new FileLock(path, options.exclusive, file);
+        return new FileLock(path, options.exclusive, file, writable);
       }
     } catch (error) {
       file.close();
@@ -145,14 +156,19 @@ export async function acquireLock(path: string, options: AcquireLockOptions): Pr
   }
 }
 
-function openLockFile(path: string): Deno.FsFile {
-  const open = () => Deno.openSync(path, { read: true, write: true, create: true, mode: 0o666 });
+function openLockFile(path: string): { file: Deno.FsFile; writable: boolean } {
+  const open = () => ({
+    file: Deno.openSync(path, { read: true, write: true, create: true, mode: 0o666 }),
+    writable: true,
+  });
   try {
     return open();
   } catch (error) {
     // flock needs no write access: an existing read-only file (another user's lock file,
     // a read-only cache entry) can still be locked.
-    if (error instanceof Deno.errors.PermissionDenied) return Deno.openSync(path, { read: true });
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return { file: Deno.openSync(path, { read: true }), writable: false };
+    }
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     Deno.mkdirSync(dirname(path), { recursive: true });
     return open();

@@ -93,3 +93,17 @@ Deno.test("a lock held by a process killed with SIGKILL is free again", () =>
     using lock = await acquireLock(path, { exclusive: true });
     assert.ok(lock.held);
   }));
+
+Deno.test("a lock opened for writing lends its handle; a read-only one does not", () =>
+  withTempDir(async (dir) => {
+    const path = join(dir, "part");
+    using writing = await tryLock(path, { exclusive: true });
+    const handle = writing?.writableFile;
+    assert.ok(handle);
+    handle.writeSync(new TextEncoder().encode("through the lock"));
+    assert.equal(await Deno.readTextFile(path), "through the lock");
+    writing?.release();
+    assert.equal(writing?.writableFile, undefined, "a released lock lends nothing");
+    using reading = await tryLock(path, { exclusive: false, create: false });
+    assert.equal(reading?.writableFile, undefined);
+  }));

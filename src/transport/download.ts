@@ -44,6 +44,11 @@ export interface DownloadOptions extends AttemptOptions {
   readonly sources: readonly DownloadSource[];
   /** Keep the bytes already in the file (a download a killed process left) and go on. */
   readonly resume?: boolean | undefined;
+  /**
+   * An open, writable handle on the file at `path` to write through (one a lock holder
+   * already has), instead of opening the file again; the caller keeps it open.
+   */
+  readonly file?: Deno.FsFile | undefined;
   /** Failed attempts in a row, without progress, before moving to the next base URL. */
   readonly attempts?: number | undefined;
   readonly backoff?: BackoffPolicy | undefined;
@@ -103,13 +108,15 @@ export async function downloadVerified(
 }
 
 async function downloadOnce(path: string, options: DownloadOptions): Promise<DownloadResult> {
-  using file = Deno.openSync(path, {
-    read: true,
-    write: true,
-    create: true,
-    truncate: !options.resume,
-  });
-  const sink = new HashingSink(
+  using opened = options.file === undefined
+    ? Deno.openSync(path, { read: true, write: true, create: true, truncate: !options.resume })
+    : undefined;
+  const file = opened ?? options.file as Deno.FsFile;
+  if (opened === undefined && !options.resume) {
+    file.truncateSync(0);
+    file.seekSync(0, Deno.SeekMode.Start);
+  }
+  using sink = new HashingSink(
     file,
     options.filename,
     Math.min(BUFFER_SIZE, Math.max(1, options.size)),

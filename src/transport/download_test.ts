@@ -251,3 +251,13 @@ Deno.test("a mirror's 404 moves on to the next source without a retry", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("downloadVerified() writes through a handle it is given and leaves it open", () =>
+  withDownload(300_000, async ({ dir, content, options }) => {
+    const path = join(dir, "out");
+    await Deno.writeTextFile(path, "stale bytes of an earlier run, longer than nothing");
+    using handle = await Deno.open(path, { read: true, write: true });
+    await downloadVerified(path, options({ file: handle }));
+    assert.deepEqual(await Deno.readFile(path), content, "truncated first, then written");
+    assert.equal(handle.statSync().size, content.length, "still open for its owner");
+  }));

@@ -118,7 +118,12 @@ export async function viaCache(
     }
     let result;
     try {
-      result = await inCache(() => downloadRecord(record, part.path, file, options, true));
+      result = await inCache(() =>
+        downloadRecord(record, part.path, file, options, {
+          resume: true,
+          handle: part.writableFile,
+        })
+      );
       // The lock stays with the file through the rename: readers wait until it is placed.
       await inCache(() => cache.admit(part.path, digest));
     } catch (error) {

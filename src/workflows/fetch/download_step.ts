@@ -35,9 +35,12 @@ export async function downloadBeside(
 ): Promise<Obtained> {
   const temp = tempPathBeside(destination);
   // Held until the rename, so that a later run can tell this file from a dead run's debris.
-  using _writing = await tryLock(temp, { exclusive: true });
+  using writing = await tryLock(temp, { exclusive: true });
   try {
-    const result = await downloadRecord(record, temp, file, options, false);
+    const result = await downloadRecord(record, temp, file, options, {
+      resume: false,
+      handle: writing?.writableFile,
+    });
     Deno.renameSync(temp, destination);
     return downloaded(result);
   } catch (error) {
@@ -55,16 +58,18 @@ export function downloaded(
 
 /**
  * Fetches the record's file into `path`: from a `--distdir` that holds it, else from its
- * sources (`resume`: keep the bytes a killed run left in `path`). Throws when it cannot be
- * had (offline, or every source failed), and the signal's reason when interrupted.
+ * sources (`resume`: keep the bytes a killed run left in `path`; `handle`: the lock's open
+ * handle on `path`, written through rather than opening it again). Throws when it cannot
+ * be had (offline, or every source failed), and the signal's reason when interrupted.
  */
 export async function downloadRecord(
   record: FileRecord,
   path: string,
   file: FileProgress,
   options: FetchOptions,
-  resume: boolean,
+  target: { readonly resume: boolean; readonly handle?: Deno.FsFile | undefined },
 ): Promise<{ from: FetchSource; received: number; attempts: number }> {
+  const { resume, handle } = target;
   const { model, log } = options;
   const local = await copyFromDistdirs(record, options.distdirs ?? [], path, {
     signal: options.signal,
@@ -101,6 +106,7 @@ export async function downloadRecord(
       fetch: options.fetch,
       signal: options.signal,
       resume,
+      file: handle,
       stallTimeoutMs: options.stallTimeoutMs,
       limits: options.limits,
       attempts: options.attempts,
