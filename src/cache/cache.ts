@@ -89,8 +89,11 @@ export interface WaitOptions {
   readonly onWait?: (() => void) | undefined;
 }
 
-/** A cache folder. Open it with `Cache.open`. */
-export class Cache {
+/**
+ * A cache folder. Open it with `Cache.open`; dispose of it (`using`) when done, which closes
+ * the journal it appends to.
+ */
+export class Cache implements Disposable {
   readonly root: string;
   readonly links: boolean;
   readonly #now: () => number;
@@ -133,6 +136,10 @@ export class Cache {
       options.now ?? Date.now,
       options.boot ?? await readBootId(),
     );
+  }
+
+  [Symbol.dispose](): void {
+    this.#journal.close();
   }
 
   /** Where the entry for `digest` lives: `<cache>/<digest>`, as in tooltool.py. */

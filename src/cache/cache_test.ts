@@ -104,7 +104,7 @@ async function withCache(
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "tooltool-cache-" }));
   try {
     // A clock a minute ahead: files written by the test are not "racy" for it.
-    const cache = await Cache.open(options.cacheDir ?? join(dir, "cache"), {
+    using cache = await Cache.open(options.cacheDir ?? join(dir, "cache"), {
       links: options.links,
       now: () => Date.now() + 60_000,
       boot: BOOT,
@@ -212,7 +212,7 @@ Deno.test("admit() makes a verified download a read-only, stamped entry", () =>
 
 Deno.test("a stamp recorded by one process is seen by another that opened the cache earlier", () =>
   withCache(async ({ cache, digest, content }) => {
-    const other = await Cache.open(cache.root, { boot: BOOT, now: () => Date.now() + 60_000 });
+    using other = await Cache.open(cache.root, { boot: BOOT, now: () => Date.now() + 60_000 });
     assert.equal(await other.vouches(cache.entryPath(digest), digest), false);
     const part = cache.partPath(digest);
     await Deno.writeFile(part, content);
@@ -296,10 +296,10 @@ Deno.test("recordVerified() stamps a hashed working-tree file, unless it is racy
     const path = join(dir, "present.bin");
     await Deno.writeFile(path, content);
     const before = await Deno.stat(path);
-    const racy = await Cache.open(join(dir, "cache"), { boot: BOOT });
+    using racy = await Cache.open(join(dir, "cache"), { boot: BOOT });
     racy.recordVerified(path, digest, before);
     assert.equal(await racy.vouches(path, digest), false, "just written: not stamped");
-    const later = await Cache.open(join(dir, "cache"), {
+    using later = await Cache.open(join(dir, "cache"), {
       boot: BOOT,
       now: () => Date.now() + 5_000,
     });
@@ -366,13 +366,27 @@ Deno.test("compact() keeps only what concerns entries still in the cache", () =>
     const journal = await Deno.readTextFile(join(cache.root, STATE_DIR, "journal"));
     assert.ok(journal.includes(digest));
     assert.ok(!journal.includes(gone));
-    const reopened = await Cache.open(cache.root, { boot: BOOT });
+    using reopened = await Cache.open(cache.root, { boot: BOOT });
     assert.ok(await reopened.vouches(cache.entryPath(digest), digest));
+  }));
+
+Deno.test("a use recorded after another process compacted the journal is not lost", () =>
+  withCache(async ({ cache, digest, content }) => {
+    await Deno.writeFile(cache.entryPath(digest), content);
+    const early = sha512Hex("early");
+    // This cache keeps the journal open for appending from here on.
+    cache.markUsed(early);
+    using other = await Cache.open(cache.root, { boot: BOOT });
+    await other.compact();
+    cache.markUsed(digest);
+    const journal = await Deno.readTextFile(join(cache.root, STATE_DIR, "journal"));
+    assert.ok(journal.includes(digest), "the append went to the compacted journal");
+    assert.ok(!journal.includes(early), "compaction dropped what has no entry");
   }));
 
 Deno.test("many concurrent lookups while the journal grows all succeed", () =>
   withCache(async ({ cache }) => {
-    const writer = await Cache.open(cache.root, { boot: BOOT, now: () => Date.now() + 60_000 });
+    using writer = await Cache.open(cache.root, { boot: BOOT, now: () => Date.now() + 60_000 });
     const digests: Sha512[] = [];
     for (let index = 0; index < 40; index++) {
       const content = new TextEncoder().encode(`file ${index}`);

@@ -75,7 +75,7 @@ export async function runMirror(request: MirrorRequest, ctx: Context): Promise<M
     throw new ToolError(`Cannot create the mirror folder "${target}": ${describeFsError(error)}`);
   }
   const { clients } = await openApiClients(request.urls, request.authenticationFile, ctx);
-  const cache = await openCache(request.cacheFolder, ctx);
+  using cache = await openCache(request.cacheFolder, ctx);
   const sources = apiSources(clients, undefined, (message) => ctx.output.warn(message));
   const outcomes: MirrorOutcome[] = [];
   await forEachConcurrently(records, Math.max(1, request.jobs ?? 4), async (record) => {

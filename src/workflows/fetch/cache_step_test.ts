@@ -8,7 +8,7 @@ import { listDir, storageGets, withSetup } from "../../../test/helpers/fetch_rec
 
 Deno.test("fetchRecords() fills the cache, then places from it without the network", () =>
   withSetup({ "a.bin": 200_000 }, async ({ server, dir, records, contents, options }) => {
-    const cache = await Cache.open(join(dir, "cache"));
+    using cache = await Cache.open(join(dir, "cache"));
     await fetchRecords(records, options({ cache }));
     const digest = records[0]?.digest as Sha512;
     assert.deepEqual(await Deno.readFile(cache.entryPath(digest)), contents.get("a.bin"));
@@ -28,7 +28,7 @@ Deno.test("fetchRecords() fills the cache, then places from it without the netwo
 Deno.test("fetchRecords() downloads a digest once when two runs share the cache", () =>
   withSetup({ "a.bin": 400_000, "b.bin": 300_000 }, async ({ server, dir, records, options }) => {
     server.fault({ kind: "slow", bytesPerSecond: 4_000_000 });
-    const cache = await Cache.open(join(dir, "cache"));
+    using cache = await Cache.open(join(dir, "cache"));
     await Deno.mkdir(join(dir, "other"));
     const [first, second] = await Promise.all([
       fetchRecords(records, options({ cache })),
@@ -41,7 +41,7 @@ Deno.test("fetchRecords() downloads a digest once when two runs share the cache"
 
 Deno.test("fetchRecords() evicts a damaged cache entry and fetches the file again", () =>
   withSetup({ "a.bin": 10_000 }, async ({ server, dir, records, contents, messages, options }) => {
-    const cache = await Cache.open(join(dir, "cache"));
+    using cache = await Cache.open(join(dir, "cache"));
     const digest = records[0]?.digest as Sha512;
     const damaged = (contents.get("a.bin") as Uint8Array).slice();
     damaged[5] = (damaged[5] ?? 0) ^ 1;
@@ -58,7 +58,7 @@ Deno.test("fetchRecords() falls back to the working directory when the cache can
   withSetup(
     { "a.bin": 5000, "b.bin": 4000, "c.bin": 3000, "hit.bin": 100 },
     async ({ dir, records, contents, messages, options }) => {
-      const cache = await Cache.open(join(dir, "cache"));
+      using cache = await Cache.open(join(dir, "cache"));
       const hit = records.find((record) => record.filename === "hit.bin") as FileRecord;
       await Deno.writeFile(cache.entryPath(hit.digest), contents.get("hit.bin") as Uint8Array);
       // Every write into the cache now fails: its temp folder is a plain file.

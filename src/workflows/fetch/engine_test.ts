@@ -24,7 +24,7 @@ Deno.test("fetchRecords() downloads every file and reports where each came from"
 Deno.test("fetchRecords() stops on abort and leaves no temp file", () =>
   withSetup({ "a.bin": 2_000_000 }, async ({ server, dir, records, options }) => {
     server.fault({ kind: "slow", bytesPerSecond: 1_000_000 });
-    const cache = await Cache.open(join(dir, "cache"));
+    using cache = await Cache.open(join(dir, "cache"));
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error("interrupted")), 300);
     const opts = options({ cache, signal: controller.signal });

@@ -19,7 +19,7 @@ Deno.test("fetchRecords() keeps a valid file and replaces an invalid one", () =>
 Deno.test("fetchRecords() trusts a stamp for a present file, and --rehash does not", () =>
   withSetup({ "a.bin": 5000 }, async ({ dir, records, options }) => {
     // A clock ahead of the files, so that nothing counts as "racy".
-    const cache = await Cache.open(join(dir, "cache"), { now: () => Date.now() + 60_000 });
+    using cache = await Cache.open(join(dir, "cache"), { now: () => Date.now() + 60_000 });
     await fetchRecords(records, options({ cache }));
     const path = join(dir, "work", "a.bin");
     // Damage the file but keep size and mtime: only --rehash can notice.

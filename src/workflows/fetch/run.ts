@@ -78,7 +78,7 @@ export async function runFetch(request: FetchRequest, ctx: Context): Promise<Fet
   );
   if (credentials.kind !== "none") ctx.output.debug(`Using credentials from ${credentials.source}`);
   const mirrors = await openMirrors(request, ctx);
-  const cache = await openCache(request.cacheFolder, ctx);
+  using cache = await openCache(request.cacheFolder, ctx);
   const model = new ProgressModel();
   const renderer = chooseRenderer(model, ctx.output, {
     heartbeatMs: numberFromEnv(ctx, "TOOLTOOL_HEARTBEAT_MS") ?? DEFAULT_HEARTBEAT_MS,
@@ -128,7 +128,7 @@ export async function planFetch(request: FetchRequest, ctx: Context): Promise<Fe
   const { selected, unknown } = selectRecords(records, request.filenames);
   const { clients } = await openApiClients(request.urls, request.authenticationFile, ctx);
   const folder = request.cacheFolder;
-  const cache = folder ? await Cache.peek(resolve(ctx.cwd, folder)) : undefined;
+  using cache = folder ? await Cache.peek(resolve(ctx.cwd, folder)) : undefined;
   const files = await planRecords(selected, {
     cwd: ctx.cwd,
     cache,

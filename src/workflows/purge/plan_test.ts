@@ -59,7 +59,7 @@ async function withFilledCache(
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tooltool-purge-" });
   try {
-    const cache = await Cache.open(join(dir, "cache"));
+    using cache = await Cache.open(join(dir, "cache"));
     const digests: string[] = [];
     for (const [index, ageDays] of [30, 10, 1].entries()) {
       const content = new Uint8Array(1000 * (index + 1)).fill(index);
@@ -193,7 +193,7 @@ Deno.test("purgeCache() of a peeked tooltool.py cache deletes its entries and cr
     await Deno.mkdir(root);
     const digest = sha512Hex("made by tooltool.py");
     await Deno.writeTextFile(join(root, digest), "made by tooltool.py");
-    const cache = await Cache.peek(root);
+    using cache = await Cache.peek(root);
     assert.ok(cache !== undefined);
     const result = await purgeCache(cache, { policy: { freeGb: 0 }, freeSpace: () => undefined });
     assert.deepEqual(result.removed.map((item) => item.name), [digest]);

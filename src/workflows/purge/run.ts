@@ -100,7 +100,7 @@ async function openFolder(root: string, folder: string): Promise<Cache> {
     throw new ToolError(`Cannot purge "${folder}": ${describeFsError(error)}`);
   }
   if (!info.isDirectory) throw new ToolError(`Cannot purge "${folder}": not a directory`);
-  const cache = await Cache.peek(root);
+  using cache = await Cache.peek(root);
   if (cache === undefined) throw new ToolError(`Cannot purge "${folder}": it was just removed`);
   return cache;
 }
