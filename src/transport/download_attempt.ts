@@ -30,6 +30,7 @@ import type { Sha512 } from "../sha512.ts";
 import type { DownloadSource } from "./download_source.ts";
 import type { HashingSink } from "./hashing_sink.ts";
 import { bodyReader, LANDING_SIZE } from "./body_reader.ts";
+import { type Expiry, type Watchdog, watchdog } from "./watchdog.ts";
 import {
   DEFAULT_SPEED_LIMIT,
   DEFAULT_SPEED_TIME_MS,
@@ -53,6 +54,8 @@ export interface AttemptOptions {
   readonly onPosition?: ((position: number) => void) | undefined;
   /** A storage response arrived (after redirects), whatever its status: for its CDN headers. */
   readonly onStorageResponse?: ((headers: Headers) => void) | undefined;
+  /** Watches the time limits; the process's own by default (tests give their own). */
+  readonly watchdog?: Watchdog | undefined;
 }
 
 /** An error status from the storage origin (where a 403 may just be an expired URL). */
@@ -70,39 +73,29 @@ export async function attemptDownload(
   const { filename, size } = options;
   // A resolver may not heed the signal: a deadline must not wait for its own timeout.
   const url = await untilAborted(source.resolve(options.signal), options.signal);
-  const stall = new AbortController();
-  const signal = AbortSignal.any([options.signal, stall.signal]);
+  options.signal.throwIfAborted();
+  // Aborted by the run's signal or by the watchdog: one controller, no `AbortSignal.any`.
+  const transfer = new AbortController();
+  const onRunAbort = () => transfer.abort(options.signal.reason);
+  options.signal.addEventListener("abort", onRunAbort, { once: true });
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
-  // One timer per attempt, not one per chunk: progress only moves `lastActivity`, and the
-  // timer, when it fires early, sleeps again for what is left of the window.
-  let lastActivity = performance.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const watchStall = (delay: number) => {
-    timer = setTimeout(() => {
-      const idle = performance.now() - lastActivity;
-      if (idle >= stallMs) stall.abort();
-      else watchStall(stallMs - idle);
-    }, delay);
-  };
   const origin = `${url.origin}/`;
   const speedLimit = options.limits?.speedLimit ?? DEFAULT_SPEED_LIMIT;
   const speedTimeMs = options.limits?.speedTimeMs ?? DEFAULT_SPEED_TIME_MS;
-  let tooSlow = false;
-  // curl's --speed-limit/--speed-time: a trickle of a byte now and then keeps re-arming the
-  // stall timer, so the average over each window is what ends it.
-  let windowStart = sink.received;
-  const speedWatch = speedLimit > 0 && speedTimeMs > 0
-    ? setInterval(() => {
-      if (sink.received - windowStart < speedLimit * speedTimeMs / 1000) {
-        tooSlow = true;
-        stall.abort();
-      }
-      windowStart = sink.received;
-    }, speedTimeMs)
-    : undefined;
+  let expired: Expiry | undefined;
+  // A trickle of a byte now and then is no stall, but the average over each window of
+  // --speed-time must reach --speed-limit, as in curl.
+  const watch = (options.watchdog ?? watchdog).watch(
+    { stallMs, speedLimit, speedTimeMs },
+    (why) => {
+      expired = why;
+      transfer.abort();
+    },
+  );
+  const signal = transfer.signal;
   const stalled = () =>
     new NetworkError(
-      tooSlow
+      expired === "slow"
         ? `Cannot fetch "${filename}" from ${origin}: slower than ${speedLimit} bytes/s for ${
           formatWait(speedTimeMs)
         } (--speed-limit, --speed-time)`
@@ -111,14 +104,13 @@ export async function attemptDownload(
   const offset = sink.position;
   const headers = new Headers({ "User-Agent": USER_AGENT, "Accept-Encoding": "identity" });
   if (offset > 0) headers.set("Range", `bytes=${offset}-`);
-  watchStall(stallMs);
   try {
     let response: Response;
     try {
       response = await fetchFollowing(url, { headers, signal }, options, source.headers);
     } catch (error) {
       options.signal.throwIfAborted();
-      if (stall.signal.aborted) throw stalled();
+      if (expired !== undefined) throw stalled();
       if (error instanceof ToolError) throw error;
       throw new NetworkError(
         `Cannot fetch "${filename}" from ${origin}: ${networkReason(error)}`,
@@ -179,7 +171,7 @@ export async function attemptDownload(
           chunk = await body.read(size - sink.accepted + 1);
         } catch (error) {
           options.signal.throwIfAborted();
-          if (stall.signal.aborted) throw stalled();
+          if (expired !== undefined) throw stalled();
           throw new NetworkError(
             `Cannot fetch "${filename}" from ${origin}: the connection broke after ${sink.accepted} of ${size} bytes (${
               networkReason(error)
@@ -199,7 +191,7 @@ export async function attemptDownload(
         options.onReceived?.(chunk.length);
         await sink.push(chunk);
         options.onPosition?.(sink.position);
-        lastActivity = performance.now();
+        watch.progress(chunk.length);
       }
     } finally {
       body.release();
@@ -223,8 +215,8 @@ export async function attemptDownload(
       );
     }
   } finally {
-    clearTimeout(timer);
-    clearInterval(speedWatch);
+    watch.stop();
+    options.signal.removeEventListener("abort", onRunAbort);
   }
 }
 
