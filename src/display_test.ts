@@ -105,4 +105,9 @@ Deno.test("describeCodePoints() tells apart names that differ only by normalisat
 
 Deno.test("withoutUserinfo() drops username and password and keeps the rest", () => {
   assert.equal(withoutUserinfo(new URL("http://u:p@h:1/a?b#c")).href, "http://h:1/a?b#c");
+  const withUser = new URL("https://u@h/");
+  assert.equal(withoutUserinfo(withUser).href, "https://h/");
+  assert.equal(withUser.username, "u", "the URL given is not changed");
+  const plain = new URL("https://h/x");
+  assert.equal(withoutUserinfo(plain), plain, "nothing to drop: no copy");
 });

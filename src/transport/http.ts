@@ -74,10 +74,13 @@ export class ApiClient {
   readonly displayName: string;
   /** The base URL as given, userinfo included: never shown. */
   readonly #baseUrl: string;
+  /** The same, parsed once: every download's redirect is resolved against it. */
+  readonly #base: URL;
   readonly #options: ApiClientOptions;
 
   constructor(options: ApiClientOptions) {
     this.#baseUrl = options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`;
+    this.#base = new URL(this.#baseUrl);
     this.displayName = displayUrl(this.#baseUrl);
     this.#options = options;
   }
@@ -211,7 +214,7 @@ export class ApiClient {
       );
     }
     const what = `Cannot fetch "${target}" from ${this.displayName}`;
-    return withoutUserinfo(followableUrl(location, new URL(this.#baseUrl), what));
+    return withoutUserinfo(followableUrl(location, this.#base, what));
   }
 }
 
