@@ -112,8 +112,9 @@ async function downloadOnce(path: string, options: DownloadOptions): Promise<Dow
     ? Deno.openSync(path, { read: true, write: true, create: true, truncate: !options.resume })
     : undefined;
   const file = opened ?? options.file as Deno.FsFile;
-  if (opened === undefined && !options.resume) {
-    file.truncateSync(0);
+  if (opened === undefined) {
+    // A handle's position is its owner's: the sink writes from byte 0 (or adopts from it).
+    if (!options.resume) file.truncateSync(0);
     file.seekSync(0, Deno.SeekMode.Start);
   }
   using sink = new HashingSink(

@@ -261,3 +261,14 @@ Deno.test("downloadVerified() writes through a handle it is given and leaves it 
     assert.deepEqual(await Deno.readFile(path), content, "truncated first, then written");
     assert.equal(handle.statSync().size, content.length, "still open for its owner");
   }));
+
+Deno.test("downloadVerified() resumes through a given handle from byte 0, wherever it stood", () =>
+  withDownload(300_000, async ({ dir, content, options }) => {
+    const path = join(dir, "out");
+    await Deno.writeFile(path, content.subarray(0, 1000));
+    using handle = await Deno.open(path, { read: true, write: true });
+    handle.seekSync(0, Deno.SeekMode.End);
+    const result = await downloadVerified(path, options({ file: handle, resume: true }));
+    assert.equal(result.resumedFrom, 1000);
+    assert.deepEqual(await Deno.readFile(path), content);
+  }));

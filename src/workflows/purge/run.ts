@@ -41,7 +41,7 @@ export async function runPurge(options: PurgeRequest, ctx: Context): Promise<voi
     });
   }
   const root = resolve(ctx.cwd, folder);
-  const cache = await openFolder(root, folder);
+  using cache = await openFolder(root, folder);
   // A folder with neither entries nor our state folder is no cache (a mistyped -c, say):
   // say so and leave it exactly as it is, without even a lock file.
   if (!statOrUndefined(join(root, STATE_DIR))?.isDirectory) {
@@ -100,7 +100,7 @@ async function openFolder(root: string, folder: string): Promise<Cache> {
     throw new ToolError(`Cannot purge "${folder}": ${describeFsError(error)}`);
   }
   if (!info.isDirectory) throw new ToolError(`Cannot purge "${folder}": not a directory`);
-  using cache = await Cache.peek(root);
+  const cache = await Cache.peek(root);
   if (cache === undefined) throw new ToolError(`Cannot purge "${folder}": it was just removed`);
   return cache;
 }
