@@ -45,61 +45,59 @@ const MIN_TICK_MS = 5;
 const MAX_TICK_MS = 500;
 
 class WatchedTransfer implements Watch {
+  /** Each limit, Infinity when it is not watched (so that no elapsed time reaches it). */
+  readonly #stallMs: number;
+  readonly #deadlineMs: number;
+  readonly #speedTimeMs: number;
+  readonly #speedLimit: number;
   /** The shortest limit watched: Infinity when there is none. */
   readonly shortestMs: number;
-  readonly started: number;
+  readonly #started: number;
   /** When progress was last seen by a tick (progress itself does not read the clock). */
-  lastProgress: number;
-  progressed = false;
-  windowStart: number;
-  windowBytes = 0;
-  #stopped = false;
+  #lastProgress: number;
+  #progressed = false;
+  #windowStart: number;
+  #windowBytes = 0;
 
   constructor(
-    readonly limits: WatchLimits,
+    limits: WatchLimits,
     readonly onExpire: (why: Expiry) => void,
     now: number,
     readonly release: (watch: WatchedTransfer) => void,
   ) {
-    this.started = now;
-    this.lastProgress = now;
-    this.windowStart = now;
-    this.shortestMs = Math.min(
-      positive(limits.stallMs),
-      speedWatched(limits) ? positive(limits.speedTimeMs) : Infinity,
-      positive(limits.deadlineMs),
-    );
+    this.#stallMs = positive(limits.stallMs);
+    this.#deadlineMs = positive(limits.deadlineMs);
+    const speedLimit = limits.speedLimit ?? 0;
+    this.#speedTimeMs = speedLimit > 0 ? positive(limits.speedTimeMs) : Infinity;
+    this.#speedLimit = speedLimit;
+    this.shortestMs = Math.min(this.#stallMs, this.#deadlineMs, this.#speedTimeMs);
+    this.#started = now;
+    this.#lastProgress = now;
+    this.#windowStart = now;
   }
 
   progress(bytes: number): void {
-    this.progressed = true;
-    this.windowBytes += bytes;
+    this.#progressed = true;
+    this.#windowBytes += bytes;
   }
 
   stop(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
     this.release(this);
   }
 
   /** The limit that ran out by `now`, if any. */
   check(now: number): Expiry | undefined {
-    const { stallMs, speedLimit, speedTimeMs, deadlineMs } = this.limits;
-    if (this.progressed) {
-      this.progressed = false;
-      this.lastProgress = now;
+    if (this.#progressed) {
+      this.#progressed = false;
+      this.#lastProgress = now;
     }
-    if (deadlineMs !== undefined && deadlineMs > 0 && now - this.started >= deadlineMs) {
-      return "deadline";
-    }
-    if (stallMs !== undefined && stallMs > 0 && now - this.lastProgress >= stallMs) {
-      return "stall";
-    }
-    if (speedWatched(this.limits) && now - this.windowStart >= (speedTimeMs as number)) {
-      const enough = (speedLimit as number) * (now - this.windowStart) / 1000;
-      if (this.windowBytes < enough) return "slow";
-      this.windowStart = now;
-      this.windowBytes = 0;
+    if (now - this.#started >= this.#deadlineMs) return "deadline";
+    if (now - this.#lastProgress >= this.#stallMs) return "stall";
+    const window = now - this.#windowStart;
+    if (window >= this.#speedTimeMs) {
+      if (this.#windowBytes < this.#speedLimit * window / 1000) return "slow";
+      this.#windowStart = now;
+      this.#windowBytes = 0;
     }
     return undefined;
   }
@@ -107,10 +105,6 @@ class WatchedTransfer implements Watch {
 
 function positive(value: number | undefined): number {
   return value !== undefined && value > 0 ? value : Infinity;
-}
-
-function speedWatched(limits: WatchLimits): boolean {
-  return (limits.speedLimit ?? 0) > 0 && (limits.speedTimeMs ?? 0) > 0;
 }
 
 /** Watches transfers' limits with one timer. */
