@@ -6,7 +6,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "./paths.ts";
 import { hiddenName } from "./temp_names.ts";
 import { writeAll } from "./write_all.ts";
 

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname } from "./paths.ts";
 import { sleep } from "./sleep.ts";
 
 /** How long a waiter sleeps between tries: from the first to the last value, doubling. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "./paths.ts";
 
 /**
  * The longest file name (one path component) common file systems allow, in UTF-8 bytes:

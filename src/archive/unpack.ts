@@ -13,7 +13,7 @@
  * @module
  */
 
-import { basename, join, resolve } from "node:path";
+import { basename, join, resolve } from "../paths.ts";
 import { errorMessage, ToolError, type ToolErrorOptions } from "../errors.ts";
 import { type Compression, decompressedChunks } from "./decompress.ts";
 import { Extractor, type ExtractStats, type Member } from "./extract.ts";

@@ -26,7 +26,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../paths.ts";
 import { hashFile } from "../digest.ts";
 import { acquireLock, type FileLock, tryLock } from "../lock.ts";
 import type { Sha512 } from "../sha512.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../paths.ts";
 import { tryLock } from "../lock.ts";
 import { removeIfPresent, statOrUndefined } from "../fs_util.ts";
 import type { StatStamp } from "./stamps.ts";

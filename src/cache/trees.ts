@@ -23,7 +23,7 @@
  */
 
 import { statfsSync } from "node:fs";
-import { join } from "node:path";
+import { join } from "../paths.ts";
 import { acquireLock, type FileLock, tryLock } from "../lock.ts";
 import { readDirIfPresent, statOrUndefined } from "../fs_util.ts";
 import { readBootId } from "./stamps.ts";

@@ -10,6 +10,7 @@ import type { FileLock } from "../lock.ts";
 import { readBoundedFile } from "../bounded_read.ts";
 import { ManifestError } from "../errors.ts";
 import { describeFsError } from "../fs_error.ts";
+import { dirname, resolve } from "../paths.ts";
 import { type FileRecord, parseManifest, serializeManifest } from "./manifest.ts";
 
 /** Where relative manifest paths are resolved; messages keep the path as given. */
@@ -56,7 +57,7 @@ export async function readManifestText(
   let bytes: Uint8Array;
   try {
     // A pipe stays allowed (`-m <(generate)`, as tooltool.py reads it), bounded all the same.
-    bytes = await readBoundedFile(await resolvePath(path, options), {
+    bytes = await readBoundedFile(resolvePath(path, options), {
       limit: MAX_MANIFEST_BYTES,
       kinds: "regular-or-pipe",
     });
@@ -100,9 +101,9 @@ export async function writeManifest(
 ): Promise<void> {
   const text = serializeManifest(records);
   try {
-    // Loaded here: reading a manifest (`validate --schema-only`) must not pay for node:path.
+    // Loaded here: reading a manifest (`validate --schema-only`) never writes one.
     const { writeFileAtomic } = await import("../atomic_file.ts");
-    await writeFileAtomic(await resolvePath(path, options), text);
+    await writeFileAtomic(resolvePath(path, options), text);
   } catch (error) {
     const detail = error instanceof Deno.errors.PermissionDenied &&
         error.message.endsWith("the file is read-only")
@@ -134,11 +135,8 @@ export async function lockManifest(
   path: string,
   options: LockManifestOptions = {},
 ): Promise<FileLock | undefined> {
-  const [{ dirname }, { acquireLock }] = await Promise.all([
-    import("node:path"),
-    import("../lock.ts"),
-  ]);
-  const resolved = await resolvePath(path, options);
+  const { acquireLock } = await import("../lock.ts");
+  const resolved = resolvePath(path, options);
   const directory = await Deno.realPath(resolved).then(
     (real) => dirname(real),
     () => dirname(resolved),
@@ -158,28 +156,9 @@ export async function lockManifest(
   }
 }
 
-/**
- * `path` against `options.cwd`, as node:path's `resolve` has it (`sub/../m.tt` is `m.tt`
- * even without a `sub`). node:path is loaded only for a path it would change, or on
- * Windows: its polyfill would cost a `validate --schema-only` a fifth of its start-up, and
- * joining a plain relative path to a plain absolute cwd is all it does there.
- */
-async function resolvePath(path: string, options: ManifestFileOptions): Promise<string> {
-  const { cwd } = options;
-  if (cwd === undefined) return path;
-  if (Deno.build.os !== "windows" && cwd.startsWith("/") && isPlain(cwd) && isPlain(path)) {
-    return path.startsWith("/") ? path : `${cwd}/${path}`;
-  }
-  const { resolve } = await import("node:path");
-  return resolve(cwd, path);
-}
-
-/** A POSIX path `resolve` leaves alone: no empty, `.` or `..` segment, no trailing slash. */
-function isPlain(path: string): boolean {
-  const segments = path.split("/");
-  if (segments[0] === "") segments.shift();
-  return segments.length > 0 &&
-    segments.every((segment) => segment !== "" && segment !== "." && segment !== "..");
+/** `path` against `options.cwd`, when there is one. */
+function resolvePath(path: string, options: ManifestFileOptions): string {
+  return options.cwd === undefined ? path : resolve(options.cwd, path);
 }
 
 function fileProblem(path: string, action: string, detail: string, cause: unknown): ManifestError {

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { basename, resolve } from "node:path";
+import { basename, resolve } from "../paths.ts";
 import type { Context } from "../context.ts";
 import { hashFiles } from "../digest.ts";
 import { ManifestError, PartialFailureError, ToolError } from "../errors.ts";

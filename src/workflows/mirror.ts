@@ -15,7 +15,7 @@
  */
 
 import { copyFile, mkdir, rename } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, resolve } from "../paths.ts";
 import type { Context } from "../context.ts";
 import { Cache } from "../cache/cache.ts";
 import { hashFile } from "../digest.ts";

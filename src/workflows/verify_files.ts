@@ -10,7 +10,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../paths.ts";
 import { hashFile } from "../digest.ts";
 import { hashWorkers } from "../hash_pool.ts";
 import { describeFsError } from "../fs_error.ts";

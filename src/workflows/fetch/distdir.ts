@@ -8,7 +8,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../../paths.ts";
 import { createSha512, type FileDigest, hashFile } from "../../digest.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import { statOrUndefined } from "../../fs_util.ts";

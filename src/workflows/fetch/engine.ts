@@ -24,7 +24,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { join, resolve } from "../../paths.ts";
 import { isAbsent, removeIfPresent } from "../../fs_util.ts";
 import { hashWorkers } from "../../hash_pool.ts";
 import { ToolError } from "../../errors.ts";

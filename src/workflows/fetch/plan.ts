@@ -10,7 +10,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../../paths.ts";
 import type { Cache } from "../../cache/cache.ts";
 import type { Context } from "../../context.ts";
 import { hashFile } from "../../digest.ts";

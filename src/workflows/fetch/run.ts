@@ -13,7 +13,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { resolve } from "../../paths.ts";
 import { Cache } from "../../cache/cache.ts";
 import type { Context } from "../../context.ts";
 import { openApiClients } from "../../transport/clients.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, join } from "../../paths.ts";
 import { describeFsError } from "../../fs_error.ts";
 import { removeIfPresent } from "../../fs_util.ts";
 import { tryLock } from "../../lock.ts";

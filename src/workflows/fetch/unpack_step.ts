@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../../paths.ts";
 import { errorMessage } from "../../errors.ts";
 import { formatBytes } from "../../format.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";

@@ -10,7 +10,7 @@
  */
 
 import { statfsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join, resolve } from "../../paths.ts";
 import { Cache, type ForeignItem, STATE_DIR } from "../../cache/cache.ts";
 import type { Context } from "../../context.ts";
 import { ToolError } from "../../errors.ts";
