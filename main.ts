@@ -156,7 +156,7 @@ async function main(argv: readonly string[]): Promise<number> {
       cwd: Deno.cwd(),
       env: readEnv,
       output,
-      fetch: globalThis.fetch,
+      fetch: lazyFetch(readEnv),
       signal: interrupt.signal,
       cores: navigator.hardwareConcurrency ?? 1,
     };
@@ -186,4 +186,13 @@ if (import.meta.main) {
     Deno.exit(ExitCode.failed);
   });
   Deno.exit(await main(Deno.args));
+}
+
+/** The run's `fetch` (see `fetchForRun`), loaded by the first request: most commands make none. */
+function lazyFetch(env: (name: string) => string | undefined): typeof globalThis.fetch {
+  let chosen: typeof globalThis.fetch | undefined;
+  return async (input, init) => {
+    chosen ??= (await import("./src/transport/http1.ts")).fetchForRun(env);
+    return await chosen(input, init);
+  };
 }

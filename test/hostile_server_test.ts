@@ -245,6 +245,7 @@ const encoder = new TextEncoder();
 async function fetchFromBrokenStorage(
   reply: (conn: Deno.Conn) => Promise<void>,
   scheme: "http" | "https" = "http",
+  env: Readonly<Record<string, string>> = {},
 ) {
   await using dir = await tempDir();
   await writeManifest(dir.path);
@@ -255,39 +256,60 @@ async function fetchFromBrokenStorage(
   );
   return await runTool(["fetch", "--url", api.url], {
     cwd: dir.path,
-    env: { ...FAST_ENV, TOOLTOOL_RETRY_BASE_MS: "1" },
+    env: { ...FAST_ENV, TOOLTOOL_RETRY_BASE_MS: "1", ...env },
   });
 }
 
+// Each case twice: through our own HTTP/1.1 client (the default), and through Deno's
+// fetch (what a run behind a proxy, or with TOOLTOOL_HTTP_CLIENT=fetch, uses), whose
+// reasons come from hyper.
 for (
-  const [name, reply, reason] of [
+  const [name, reply, ourReason, fetchReason] of [
     [
       "a bad Content-Length",
       "HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\nhello",
+      `the answer's Content-Length "lots" is not a length`,
       "invalid content-length parsed",
     ],
     [
       "an oversized header",
       `HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(1 << 20)}\r\n\r\n`,
+      "the answer's head is larger than 64 KiB",
       "message head is too large",
     ],
-    ["garbage instead of HTTP", "SSH-2.0-OpenSSH_9.6\r\n\r\n", "invalid HTTP version parsed"],
+    [
+      "garbage instead of HTTP",
+      "SSH-2.0-OpenSSH_9.6\r\n\r\n",
+      "the answer does not start with an HTTP/1 status",
+      "invalid HTTP version parsed",
+    ],
   ] as const
 ) {
-  Deno.test(`fetch names the cause when storage sends ${name}, not just "fetch failed"`, async () => {
-    const run = await fetchFromBrokenStorage(async (conn) => {
-      await conn.write(encoder.encode(reply));
-    });
-    assert.equal(run.code, 1);
-    assert.match(
-      run.stderr,
-      new RegExp(
-        `^error: Cannot fetch "a\\.bin" from http://127\\.0\\.0\\.1:\\d+/: ${reason}$`,
-        "m",
-      ),
+  for (const [client, reason] of [["", ourReason], ["fetch", fetchReason]] as const) {
+    Deno.test(
+      `fetch names the cause when storage sends ${name}, not just "fetch failed"${
+        client ? ` (Deno's fetch)` : ""
+      }`,
+      async () => {
+        const run = await fetchFromBrokenStorage(
+          async (conn) => {
+            await conn.write(encoder.encode(reply));
+          },
+          "http",
+          { TOOLTOOL_HTTP_CLIENT: client },
+        );
+        assert.equal(run.code, 1);
+        assert.match(
+          run.stderr,
+          new RegExp(
+            `^error: Cannot fetch "a\\.bin" from http://127\\.0\\.0\\.1:\\d+/: ${reason}$`,
+            "m",
+          ),
+        );
+        assert.doesNotMatch(run.stderr, /fetch failed/);
+      },
     );
-    assert.doesNotMatch(run.stderr, /fetch failed/);
-  });
+  }
 }
 
 Deno.test("fetch names a TLS handshake failure (https:// to a plain TCP server)", async () => {

@@ -30,6 +30,7 @@ import type { Sha512 } from "../sha512.ts";
 import type { DownloadSource } from "./download_source.ts";
 import type { HashingSink } from "./hashing_sink.ts";
 import { bodyReader, LANDING_SIZE } from "./body_reader.ts";
+import { directBody } from "./http1.ts";
 import { type Expiry, type Watchdog, watchdog } from "./watchdog.ts";
 import {
   DEFAULT_SPEED_LIMIT,
@@ -162,7 +163,8 @@ export async function attemptDownload(
       throw new NetworkError(`Cannot fetch "${filename}" from ${origin}: the response has no body`);
     }
     // A small file needs no more than its size (plus the byte that would reveal a longer body).
-    const body = bodyReader(response.body, Math.min(LANDING_SIZE, size - offset + 1));
+    const body = directBody(response) ??
+      bodyReader(response.body, Math.min(LANDING_SIZE, size - offset + 1));
     try {
       for (;;) {
         let chunk: Uint8Array | null;
