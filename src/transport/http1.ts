@@ -36,6 +36,14 @@ const BUFFER_BYTES = 256 * 1024;
 /** The most bytes of an abandoned body read and dropped to keep its connection. */
 const MAX_DRAINED_BYTES = 64 * 1024;
 
+/**
+ * How long an idle connection may wait for its next request. Below the shortest keep-alive
+ * timeouts servers use (5 s for Node and Apache): a server that closes an idle connection
+ * may first send something (a `408`), which a request sent on it would read as its answer;
+ * nothing reads an idle connection to notice. A new connection costs a millisecond or two.
+ */
+const MAX_IDLE_MS = 4_000;
+
 /** Idle connections kept per origin; more are closed when they come back. */
 const MAX_IDLE_PER_ORIGIN = 32;
 
@@ -51,6 +59,8 @@ export interface Http1Options {
   /** Takes every request this client does not handle; the global `fetch` by default. */
   readonly fallback?: typeof globalThis.fetch;
   readonly connect?: Connector;
+  /** How long an idle connection may be reused; `MAX_IDLE_MS` by default (tests). */
+  readonly maxIdleMs?: number;
   /** Extra trusted CA certificates (PEM) for https, next to the runtime's own (tests). */
   readonly caCerts?: readonly string[];
 }
@@ -116,7 +126,10 @@ function connectError(error: unknown): TypeError {
 /** A `fetch` that sends body-less GETs and HEADs itself (see the module's notes). */
 export function http1Fetch(options: Http1Options = {}): typeof globalThis.fetch {
   const fallback = options.fallback ?? globalThis.fetch;
-  const pool = new ConnectionPool(options.connect ?? connector(options.caCerts));
+  const pool = new ConnectionPool(
+    options.connect ?? connector(options.caCerts),
+    options.maxIdleMs ?? MAX_IDLE_MS,
+  );
   return (input, init) => {
     const url = handledUrl(input, init);
     if (url === undefined) return fallback(input, init);
@@ -225,6 +238,8 @@ class Connection {
   start = 0;
   end = 0;
   #closed = false;
+  /** When it last went back to the pool (`performance.now()`). */
+  idleSince = 0;
 
   constructor(conn: Deno.Conn) {
     this.conn = conn;
@@ -268,15 +283,20 @@ class Connection {
 class ConnectionPool {
   readonly #connect: Connector;
   readonly #idle = new Map<string, Connection[]>();
+  readonly #maxIdleMs: number;
 
-  constructor(connect: Connector) {
+  constructor(connect: Connector, maxIdleMs: number) {
     this.#connect = connect;
+    this.#maxIdleMs = maxIdleMs;
   }
 
   idle(key: string): Connection | undefined {
     const list = this.#idle.get(key);
+    const now = performance.now();
     for (let connection = list?.pop(); connection !== undefined; connection = list?.pop()) {
-      if (!connection.closed) return connection;
+      if (connection.closed) continue;
+      if (now - connection.idleSince <= this.#maxIdleMs) return connection;
+      connection.destroy();
     }
     return undefined;
   }
@@ -286,10 +306,9 @@ class ConnectionPool {
     if (signal === undefined) return new Connection(await pending);
     // A connect cannot be cancelled: on abort, close the connection when it arrives.
     return await new Promise<Connection>((resolve, reject) => {
-      const onAbort = () => {
-        pending.then((conn) => conn.close(), () => {});
-        reject(signal.reason);
-      };
+      // The connection is closed by the handler below when it arrives; closing it here too
+      // made the second close throw, an unhandled rejection that ended the run.
+      const onAbort = () => reject(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
       pending.then(
         (conn) => {
@@ -308,10 +327,16 @@ class ConnectionPool {
   /** Takes back a connection whose answer was read to its end. */
   release(key: string, connection: Connection): void {
     if (connection.closed) return;
+    // Bytes past the end of the answer were never asked for (a body longer than its length,
+    // a 204 or a HEAD answered with one): kept, they would be read as the next answer.
+    if (connection.start !== connection.end) return connection.destroy();
     let list = this.#idle.get(key);
     if (list === undefined) this.#idle.set(key, list = []);
     if (list.length >= MAX_IDLE_PER_ORIGIN) connection.destroy();
-    else list.push(connection);
+    else {
+      connection.idleSince = performance.now();
+      list.push(connection);
+    }
   }
 }
 
@@ -392,6 +417,11 @@ const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What `Response` accepts as a reason phrase. */
 const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+/**
+ * The longest reason phrase kept. Callers put `statusText` in messages unclipped, as
+ * `fetch` gives only the short standard phrase; a server's could be the whole 64 KiB head.
+ */
+const MAX_REASON_CHARS = 100;
 
 /** Parses a status line and header fields. Pure. */
 export function parseHead(text: string): AnswerHead {
@@ -417,7 +447,7 @@ export function parseHead(text: string): AnswerHead {
   return {
     version: match[1] === "0" ? "1.0" : "1.1",
     status: Number(match[2]),
-    statusText: REASON.test(reason) ? reason : "",
+    statusText: reason.length <= MAX_REASON_CHARS && REASON.test(reason) ? reason : "",
     headers,
   };
 }
@@ -540,6 +570,8 @@ class FramedReader implements BodyReader {
   /** All the body was handed out; the next read says so. */
   #exhausted: boolean;
   #done = false;
+  /** A read is waiting on the socket (a stream can be cancelled under its pending pull). */
+  #reading = false;
 
   constructor(
     connection: Connection,
@@ -562,6 +594,15 @@ class FramedReader implements BodyReader {
    * connection goes back to the pool only then, never while a chunk is still out.
    */
   async read(limit: number): Promise<Uint8Array | null> {
+    this.#reading = true;
+    try {
+      return await this.#read(limit);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  async #read(limit: number): Promise<Uint8Array | null> {
     if (this.#exhausted) this.#end(true);
     if (this.#done) return null;
     try {
@@ -619,6 +660,13 @@ class FramedReader implements BodyReader {
   /** The consumer is done with the body, read to its end or not. */
   #abandon(): void {
     if (this.#done) return;
+    if (this.#reading) {
+      // A drain would read beside the pending read, and that read would take the rest of the
+      // body, leaving the drain waiting for bytes that never come, on a connection never
+      // given back. Closing ends the pending read too (the buffer stays out of the pool).
+      this.#connection.destroy(true);
+      return this.#end(false);
+    }
     if (this.#skipBuffered()) return this.#end(true);
     if (this.#framing.kind !== "length" || this.#left > MAX_DRAINED_BYTES) return this.#end(false);
     this.#done = true;

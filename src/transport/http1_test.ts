@@ -1,87 +1,8 @@
 import assert from "node:assert/strict";
 import { directBody, fetchForRun, framingOf, http1Fetch, MAX_HEAD_BYTES } from "./http1.ts";
+import { scriptedServer, write } from "../../test/helpers/scripted_server.ts";
 
 const encoder = new TextEncoder();
-
-/** What the scripted server is told about each request it answers. */
-interface Exchange {
-  /** The request's head, as sent. */
-  readonly head: string;
-  /** Which connection (0 for the first accepted) and which request on it. */
-  readonly connection: number;
-  readonly request: number;
-  readonly conn: Deno.Conn;
-}
-
-/**
- * A TCP server that answers each request with bytes a test writes itself, so that every
- * framing, and every way of getting it wrong, can be sent exactly. `answer` may write and
- * close as it likes; returning `"close"` ends the connection.
- */
-function scriptedServer(answer: (exchange: Exchange) => Promise<void | "close">) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const heads: string[] = [];
-  let accepted = 0;
-  const open = new Set<Deno.Conn>();
-  const serving = (async () => {
-    for await (const conn of listener) {
-      const connection = accepted++;
-      open.add(conn);
-      // Each write goes out at once: with Nagle, a second small write waits for an ACK the
-      // client may delay by 40 ms.
-      conn.setNoDelay(true);
-      (async () => {
-        let pending = "";
-        const buffer = new Uint8Array(64 * 1024);
-        for (let request = 0;; request++) {
-          while (!pending.includes("\r\n\r\n")) {
-            const count = await conn.read(buffer).catch(() => null);
-            if (count === null) return;
-            pending += new TextDecoder().decode(buffer.subarray(0, count));
-          }
-          const end = pending.indexOf("\r\n\r\n") + 4;
-          const head = pending.slice(0, end);
-          pending = pending.slice(end);
-          heads.push(head);
-          if ((await answer({ head, connection, request, conn })) === "close") break;
-        }
-      })().catch(() => {}).finally(() => {
-        open.delete(conn);
-        try {
-          conn.close();
-        } catch {
-          // Closed by the script.
-        }
-      });
-    }
-  })().catch(() => {});
-  const { port } = listener.addr as Deno.NetAddr;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    heads,
-    get accepted() {
-      return accepted;
-    },
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      for (const conn of open) {
-        try {
-          conn.close();
-        } catch {
-          // Already closed.
-        }
-      }
-      await serving;
-    },
-  };
-}
-
-function write(conn: Deno.Conn, text: string | Uint8Array): Promise<void> {
-  const bytes = typeof text === "string" ? encoder.encode(text) : text;
-  return (async () => {
-    for (let sent = 0; sent < bytes.length;) sent += await conn.write(bytes.subarray(sent));
-  })();
-}
 
 const manual = { redirect: "manual" } as const;
 
@@ -198,6 +119,19 @@ Deno.test("a kept-alive connection the server dropped is replaced without a fail
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   assert.equal(server.accepted, 3);
+});
+
+Deno.test("a connection idle for longer than the limit is not reused: the server may be closing it", async () => {
+  await using server = scriptedServer(async ({ conn }) => {
+    await write(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  const fetch = http1Fetch({ maxIdleMs: 30 });
+  assert.equal(await (await fetch(server.url, manual)).text(), "ok");
+  assert.equal(await (await fetch(server.url, manual)).text(), "ok");
+  assert.equal(server.accepted, 1, "reused within the limit");
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.equal(await (await fetch(server.url, manual)).text(), "ok");
+  assert.equal(server.accepted, 2);
 });
 
 Deno.test("hostile heads reject like fetch does, with a TypeError", async (t) => {
