@@ -190,9 +190,11 @@ if (import.meta.main) {
 
 /** The run's `fetch` (see `fetchForRun`), loaded by the first request: most commands make none. */
 function lazyFetch(env: (name: string) => string | undefined): typeof globalThis.fetch {
-  let chosen: typeof globalThis.fetch | undefined;
+  // The promise, not its result, is kept: the first requests of a run start together, and
+  // each would otherwise make a client (and a connection pool) of its own.
+  let chosen: Promise<typeof globalThis.fetch> | undefined;
   return async (input, init) => {
-    chosen ??= (await import("./src/transport/http1.ts")).fetchForRun(env);
-    return await chosen(input, init);
+    chosen ??= import("./src/transport/http1.ts").then((http1) => http1.fetchForRun(env));
+    return await (await chosen)(input, init);
   };
 }

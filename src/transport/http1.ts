@@ -26,6 +26,7 @@
 
 import { giveBack, takeBuffer } from "../buffer_pool.ts";
 import type { BodyReader } from "./body_reader.ts";
+import { writeAll } from "../write_all.ts";
 
 /** The most bytes of a response head (status line and headers) read before giving up. */
 export const MAX_HEAD_BYTES = 64 * 1024;
@@ -186,9 +187,7 @@ async function send(pool: ConnectionPool, url: URL, init: RequestInit): Promise<
 /** Sends the whole head (`Conn.write` may take only part of it). */
 async function writeHead(connection: Connection, head: Uint8Array, reused: boolean): Promise<void> {
   try {
-    for (let sent = 0; sent < head.length;) {
-      sent += await connection.conn.write(head.subarray(sent));
-    }
+    await writeAll(connection.conn, head);
   } catch (error) {
     // A kept-alive connection the server closed: nothing of this request was answered.
     if (reused) throw new StaleConnection(messageOf(error));

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { writeAll } from "../../src/write_all.ts";
+
 const encoder = new TextEncoder();
 
 /** What the scripted server is told about each request it answers. */
@@ -85,8 +87,5 @@ export function scriptedServer(answer: (exchange: Exchange) => Promise<void | "c
 
 /** Writes all of `text` (`Conn.write` may take part of it). */
 export function write(conn: Deno.Conn, text: string | Uint8Array): Promise<void> {
-  const bytes = typeof text === "string" ? encoder.encode(text) : text;
-  return (async () => {
-    for (let sent = 0; sent < bytes.length;) sent += await conn.write(bytes.subarray(sent));
-  })();
+  return writeAll(conn, typeof text === "string" ? encoder.encode(text) : text);
 }
