@@ -353,8 +353,10 @@ async function readAnswerHead(connection: Connection): Promise<AnswerHead> {
     const text = await readHeadText(connection, gotAnything);
     gotAnything = true;
     const head = parseHead(text);
+    if (head.status < 100 || head.status > 599) {
+      throw new ProtocolError(`the answer's status ${head.status} is unknown`);
+    }
     if (head.status >= 200) return head;
-    if (head.status < 100) throw new ProtocolError(`the answer's status ${head.status} is unknown`);
     if (head.status === 101) throw new ProtocolError("the server switched protocols unasked");
   }
 }
@@ -501,9 +503,6 @@ function makeResponse(
   signal: AbortSignal | undefined,
   onAbort: () => void,
 ): Response {
-  if (answer.status > 599) {
-    throw new ProtocolError(`the answer's status ${answer.status} is unknown`);
-  }
   const framing = framingOf(method, answer.status, answer.headers);
   const reusable = keepsAlive(answer, framing);
   const finished = (clean: boolean) => {
