@@ -172,7 +172,11 @@ export function describeCharacter(text: string, offset: number): string {
   return "U+" + codePoint.toString(16).toUpperCase().padStart(4, "0");
 }
 
-const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+/** JSON's four whitespace characters (sticky: matches where `lastIndex` is). */
+const WHITESPACE_RUN = /[ \t\n\r]*/y;
+/** Characters a string holds as they are: not a quote, a backslash or a control character. */
+// deno-lint-ignore no-control-regex -- control characters are what ends the run
+const PLAIN_STRING_RUN = /[^"\\\u0000-\u001f]*/y;
 
 class Parser {
   readonly #text: string;
@@ -211,9 +215,11 @@ class Parser {
   }
 
   #skipWhitespace(): void {
-    while (this.#pos < this.#text.length && WHITESPACE.has(this.#text.charCodeAt(this.#pos))) {
-      this.#pos++;
-    }
+    // A sticky regex scans natively: a character loop runs in the interpreter this early
+    // in a short command, and a manifest is mostly indentation and long strings.
+    WHITESPACE_RUN.lastIndex = this.#pos;
+    WHITESPACE_RUN.test(this.#text);
+    this.#pos = WHITESPACE_RUN.lastIndex;
   }
 
   #parseValue(depth: number): JsonNode {
@@ -364,6 +370,9 @@ class Parser {
     let value = "";
     let chunkStart = this.#pos;
     for (;;) {
+      PLAIN_STRING_RUN.lastIndex = this.#pos;
+      PLAIN_STRING_RUN.test(text);
+      this.#pos = PLAIN_STRING_RUN.lastIndex;
       if (this.#pos >= text.length) this.#fail("unterminated string", start);
       const unit = text.charCodeAt(this.#pos);
       if (unit === 0x22) {
@@ -375,10 +384,6 @@ class Parser {
           `unescaped control character ${describeCharacter(text, this.#pos)} in a string` +
             (unit === 0x0a ? " (is a closing quote missing?)" : ""),
         );
-      }
-      if (unit !== 0x5c) {
-        this.#pos++;
-        continue;
       }
       value += text.slice(chunkStart, this.#pos);
       value += this.#parseEscape();
