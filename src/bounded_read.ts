@@ -99,21 +99,30 @@ export async function readBoundedFile(
   path: string,
   options: BoundedFileOptions,
 ): Promise<Uint8Array> {
-  checkKind(await Deno.stat(path), options.kinds);
-  using file = await Deno.open(path, { read: true });
-  const info = await file.stat();
+  const pathInfo = Deno.statSync(path);
+  checkKind(pathInfo, options.kinds);
+  // A regular file is read with synchronous calls: these files are read at start-up, when
+  // nothing else runs, and each asynchronous call costs two thread hand-offs (a manifest,
+  // the boot id and a credentials file took 2-3 ms that way). A pipe is read
+  // asynchronously: a blocking read of a writer that never ends would leave Ctrl-C unheard.
+  const sync = pathInfo.isFile;
+  using file = sync ? Deno.openSync(path, { read: true }) : await Deno.open(path, { read: true });
+  const info = sync ? file.statSync() : await file.stat();
   checkKind(info, options.kinds);
   if (info.isFile && info.size > options.limit) throw tooLarge(options.limit);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const chunk = new Uint8Array(64 * 1024);
-    const count = await file.read(chunk);
+    // A regular file in one read (and one more to see its end); /proc files say size 0.
+    const size = info.isFile ? Math.min(Math.max(info.size + 1, CHUNK), options.limit + 1) : CHUNK;
+    const chunk = new Uint8Array(size);
+    const count = info.isFile ? file.readSync(chunk) : await file.read(chunk);
     if (count === null) break;
     total += count;
     if (total > options.limit) throw tooLarge(options.limit);
     chunks.push(chunk.subarray(0, count));
   }
+  if (chunks.length === 1) return chunks[0]!;
   const bytes = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {
@@ -122,6 +131,8 @@ export async function readBoundedFile(
   }
   return bytes;
 }
+
+const CHUNK = 64 * 1024;
 
 function checkKind(info: Deno.FileInfo, kinds: FileKinds): void {
   if (info.isFile) return;

@@ -111,7 +111,9 @@ export class Cache implements Disposable {
   /** Opens (creating when missing) the cache folder and its state folder. */
   static async open(root: string, options: CacheOptions = {}): Promise<Cache> {
     // tooltool.py creates the cache as 0700; the state folder follows the cache's own mode.
-    await Deno.mkdir(join(root, STATE_DIR, "tmp"), { recursive: true, mode: 0o700 });
+    // Synchronous, as are the other calls of opening: nothing else runs yet at start-up,
+    // and an asynchronous call costs two thread hand-offs.
+    Deno.mkdirSync(join(root, STATE_DIR, "tmp"), { recursive: true, mode: 0o700 });
     const cache = new Cache(
       root,
       options.links ?? true,

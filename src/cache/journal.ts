@@ -172,7 +172,7 @@ export class Journal {
 
   /** Compacts when the journal has grown large (called on open by fetch). */
   async compactIfLarge(keep: (digest: string) => Promise<boolean>): Promise<void> {
-    const size = await Deno.stat(this.#path).then((info) => info.size, () => 0);
+    const size = statOrUndefined(this.#path)?.size ?? 0;
     if (size > JOURNAL_COMPACT_BYTES) await this.compact(keep);
   }
 

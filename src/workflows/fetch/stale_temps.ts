@@ -19,7 +19,8 @@ import type { FetchLog } from "./types.ts";
 export async function removeStaleTempFiles(cwd: string, log: FetchLog): Promise<void> {
   let entries: Deno.DirEntry[];
   try {
-    entries = await Array.fromAsync(Deno.readDir(cwd));
+    // Synchronous: a working directory is listed once, before any transfer starts.
+    entries = [...Deno.readDirSync(cwd)];
   } catch {
     return;
   }
