@@ -9,6 +9,8 @@
  * @module
  */
 
+import { excludedPackagePaths, runtimePackages } from "./compile_excludes.ts";
+
 const args = [...Deno.args];
 function takeFlag(name: string): string | undefined {
   const index = args.indexOf(name);
@@ -19,6 +21,37 @@ function takeFlag(name: string): string | undefined {
 const target = takeFlag("--target");
 const output = takeFlag("--output") ?? "dist/tooltool";
 
+/** The package names installed in `node_modules`, scoped ones as `@scope/name`. */
+function installedPackages(): string[] {
+  const names: string[] = [];
+  for (const entry of Deno.readDirSync("node_modules")) {
+    if (!entry.isDirectory || entry.name.startsWith(".")) continue;
+    if (!entry.name.startsWith("@")) {
+      names.push(entry.name);
+      continue;
+    }
+    for (const scoped of Deno.readDirSync(`node_modules/${entry.name}`)) {
+      if (scoped.isDirectory) names.push(`${entry.name}/${scoped.name}`);
+    }
+  }
+  return names;
+}
+
+const needed = runtimePackages(
+  JSON.parse(Deno.readTextFileSync("package.json")),
+  JSON.parse(Deno.readTextFileSync("package-lock.json")),
+);
+// Scratch folders of a working checkout would be embedded too (links to node_modules).
+const scratch = [".tmp", ".bench", "dist"].filter((path) => {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+});
+const excludes = [...excludedPackagePaths(installedPackages(), needed), ...scratch];
+
 const compileArgs = [
   "compile",
   "--allow-all",
@@ -26,6 +59,7 @@ const compileArgs = [
   // Loaded with `new Worker(...)`, which the module graph does not follow (src/hash_pool.ts).
   "--include",
   "src/hash_worker.ts",
+  ...excludes.flatMap((path) => ["--exclude", path]),
   "--output",
   output,
   ...(target ? ["--target", target] : []),

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { excludedPackagePaths, runtimePackages } from "./compile_excludes.ts";
+
+Deno.test("runtimePackages() keeps runtime dependencies and theirs, never Deno itself", () => {
+  const needed = runtimePackages(
+    { dependencies: { deno: "2.9.6", commander: "14", zod: "4" } },
+    {
+      packages: {
+        "": {},
+        "node_modules/commander": {},
+        "node_modules/zod": { dependencies: { "@zod/core": "1", commander: "14" } },
+        "node_modules/@zod/core": { dependencies: { tslib: "2" } },
+        "node_modules/tslib": {},
+        "node_modules/fast-check": { dependencies: { "pure-rand": "6" } },
+      },
+    },
+  );
+  assert.deepEqual([...needed].sort(), ["@zod/core", "commander", "tslib", "zod"]);
+});
+
+Deno.test("excludedPackagePaths() names every other installed package", () => {
+  const excluded = excludedPackagePaths(
+    ["commander", "deno", "@deno/linux-x64-glibc", "@types/node", "fast-check", "zod"],
+    new Set(["commander", "zod"]),
+  );
+  assert.deepEqual(excluded, [
+    "node_modules/@deno/linux-x64-glibc",
+    "node_modules/@types/node",
+    "node_modules/deno",
+    "node_modules/fast-check",
+  ]);
+});
+
+Deno.test("this repository's runtime packages are the ones the program imports", () => {
+  const needed = runtimePackages(
+    JSON.parse(Deno.readTextFileSync(new URL("../package.json", import.meta.url))),
+    JSON.parse(Deno.readTextFileSync(new URL("../package-lock.json", import.meta.url))),
+  );
+  assert.deepEqual([...needed].sort(), [
+    "@commander-js/extra-typings",
+    "commander",
+    "xz-decompress",
+    "zod",
+  ]);
+});
