@@ -30,7 +30,7 @@ import type { Sha512 } from "../sha512.ts";
 import type { DownloadSource } from "./download_source.ts";
 import type { HashingSink } from "./hashing_sink.ts";
 import { bodyReader, LANDING_SIZE } from "./body_reader.ts";
-import { directBody } from "./http1.ts";
+import { directBody, discardBody } from "./http1.ts";
 import { type Expiry, type Watchdog, watchdog } from "./watchdog.ts";
 import {
   DEFAULT_SPEED_LIMIT,
@@ -120,7 +120,7 @@ export async function attemptDownload(
     }
     options.onStorageResponse?.(response.headers);
     if (response.status === 416 && offset > 0) {
-      await response.body?.cancel();
+      await discardBody(response);
       await sink.restart();
       options.onPosition?.(0);
       throw new NetworkError(
@@ -134,7 +134,7 @@ export async function attemptDownload(
     if (response.status === 206) {
       const range = parseContentRange(response.headers.get("Content-Range"));
       if (range === undefined || range.start !== offset || range.end !== size - 1) {
-        await response.body?.cancel();
+        await discardBody(response);
         await sink.restart();
         options.onPosition?.(0);
         throw new NetworkError(
@@ -144,7 +144,7 @@ export async function attemptDownload(
         );
       }
       if (range.total !== undefined && range.total !== size) {
-        await response.body?.cancel();
+        await discardBody(response);
         throw sizeMismatch(filename, origin, range.total, size);
       }
       expected = size - offset;
@@ -155,7 +155,7 @@ export async function attemptDownload(
     }
     const declared = response.headers.get("Content-Length");
     if (declared !== null && Number(declared) !== expected) {
-      await response.body?.cancel();
+      await discardBody(response);
       const total = response.status === 206 ? Number(declared) + offset : Number(declared);
       throw sizeMismatch(filename, origin, total, size);
     }
@@ -261,7 +261,7 @@ async function fetchFollowing(
     });
     const location = response.headers.get("Location");
     if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
-    await response.body?.cancel();
+    await discardBody(response);
     const what = `Cannot fetch "${options.filename}" from ${current.origin}/`;
     if (hops >= MAX_STORAGE_REDIRECTS) {
       throw new UnsafeUrlError(

@@ -33,6 +33,7 @@ import {
 } from "../bounded_read.ts";
 import { parseRetryAfter } from "./retry.ts";
 import { followableUrl } from "./url_policy.ts";
+import { discardBody } from "./http1.ts";
 import { USER_AGENT } from "../version.ts";
 import { explainRefusal } from "./identity.ts";
 
@@ -205,7 +206,7 @@ export class ApiClient {
       operation: "fetch",
       target,
     });
-    await response.body?.cancel();
+    await discardBody(response);
     const location = response.headers.get("Location");
     if (response.status < 300 || response.status >= 400 || location === null) {
       throw new HttpError(

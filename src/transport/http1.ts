@@ -78,6 +78,16 @@ export function directBody(response: Response): BodyReader | undefined {
   return directBodies.get(response);
 }
 
+/**
+ * Drops a response's body: through its direct reader when it has one (no stream is made
+ * for a redirect's page), else by cancelling its stream.
+ */
+export async function discardBody(response: Response): Promise<void> {
+  const direct = directBodies.get(response);
+  if (direct !== undefined) return await direct.cancel();
+  await response.body?.cancel();
+}
+
 const encoder = new TextEncoder();
 
 /** Opens plain TCP, or TLS (HTTP/1.1 by ALPN) trusting what Deno's `fetch` trusts. */
@@ -161,7 +171,7 @@ async function send(pool: ConnectionPool, url: URL, init: RequestInit): Promise<
   const signal = init.signal ?? undefined;
   signal?.throwIfAborted();
   const method = init.method?.toUpperCase() === "HEAD" ? "HEAD" : "GET";
-  const head = encoder.encode(requestHead(method, url, new Headers(init.headers)));
+  const head = encoder.encode(requestHead(method, url, headersOf(init.headers)));
   const origin = originOf(url);
   // A kept-alive connection the server has closed in the meantime fails before any answer:
   // the GET is sent again once, on a fresh connection.
@@ -195,16 +205,28 @@ async function writeHead(connection: Connection, head: Uint8Array, reused: boole
   }
 }
 
+/** The request's headers as a `Headers`, which refuses CR, LF and NUL in names and values. */
+function headersOf(given: HeadersInit | undefined): Headers {
+  // A `Headers` was checked as it was filled: read it as it is (a copy costs as much again).
+  return given instanceof Headers ? given : new Headers(given);
+}
+
+/** Headers this client writes itself, whatever the caller gave. */
+const OWN_HEADERS = new Set(["host", "connection", "content-length", "transfer-encoding"]);
+
 function requestHead(method: string, url: URL, headers: Headers): string {
-  if (!headers.has("Accept-Encoding")) headers.set("Accept-Encoding", "identity");
-  if (!headers.has("Accept")) headers.set("Accept", "*/*");
-  headers.delete("Host");
-  headers.delete("Connection");
-  headers.delete("Content-Length");
-  headers.delete("Transfer-Encoding");
   let head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
-  // `Headers` has already refused names and values with CR, LF or NUL.
-  for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
+  let acceptEncoding = false;
+  let accept = false;
+  // Names come lowercased from `Headers`.
+  for (const [name, value] of headers) {
+    if (OWN_HEADERS.has(name)) continue;
+    if (name === "accept-encoding") acceptEncoding = true;
+    else if (name === "accept") accept = true;
+    head += `${name}: ${value}\r\n`;
+  }
+  if (!acceptEncoding) head += "accept-encoding: identity\r\n";
+  if (!accept) head += "accept: */*\r\n";
   return `${head}\r\n`;
 }
 
@@ -518,12 +540,12 @@ function makeResponse(
     return new Response(null, answer);
   }
   const coding = (answer.headers.get("Content-Encoding") ?? "identity").trim().toLowerCase();
-  const stream = streamOf(reader);
   if (coding === "identity" || coding === "") {
-    const response = new Response(stream, answer);
+    const response = new LazyBodyResponse(reader, answer);
     directBodies.set(response, reader);
     return response;
   }
+  const stream = streamOf(reader);
   const format = coding === "gzip" || coding === "x-gzip"
     ? "gzip"
     : coding === "deflate"
@@ -538,6 +560,56 @@ function makeResponse(
     Uint8Array
   >;
   return new Response(stream.pipeThrough(decoder), answer);
+}
+
+/**
+ * A response whose body stream is made only when something asks for it. Most answers never
+ * need one: a download reads its `directBody`, and a redirect's page is dropped through it
+ * (`discardBody`); a `ReadableStream`, and a `Response` around it, cost more than the rest
+ * of the answer's parsing. Every body method goes to a real `Response` made on first use.
+ */
+class LazyBodyResponse extends Response {
+  readonly #reader: FramedReader;
+  readonly #init: ResponseInit;
+  #full: Response | undefined;
+
+  constructor(reader: FramedReader, init: ResponseInit) {
+    super(null, init);
+    this.#reader = reader;
+    this.#init = init;
+  }
+
+  #materialized(): Response {
+    return this.#full ??= new Response(streamOf(this.#reader), this.#init);
+  }
+
+  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    return this.#materialized().body!;
+  }
+  override get bodyUsed(): boolean {
+    return this.#full?.bodyUsed ?? false;
+  }
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#materialized().arrayBuffer();
+  }
+  override blob(): Promise<Blob> {
+    return this.#materialized().blob();
+  }
+  override bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return this.#materialized().bytes();
+  }
+  override formData(): Promise<FormData> {
+    return this.#materialized().formData();
+  }
+  override json(): Promise<unknown> {
+    return this.#materialized().json();
+  }
+  override text(): Promise<string> {
+    return this.#materialized().text();
+  }
+  override clone(): Response {
+    return this.#materialized().clone();
+  }
 }
 
 /** A plain stream over a reader, for callers that use `response.body`. */

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { directBody, fetchForRun, framingOf, http1Fetch, MAX_HEAD_BYTES } from "./http1.ts";
+import {
+  directBody,
+  discardBody,
+  fetchForRun,
+  framingOf,
+  http1Fetch,
+  MAX_HEAD_BYTES,
+} from "./http1.ts";
 import { scriptedServer, write } from "../../test/helpers/scripted_server.ts";
 
 const encoder = new TextEncoder();
@@ -106,6 +113,48 @@ Deno.test("a redirect's short page, abandoned, is skipped so that the connection
     await new Promise((resolve) => setTimeout(resolve, 40));
   }
   assert.equal(server.accepted, 1);
+});
+
+Deno.test("a body stream is made only when asked for, and every body method reads it", async () => {
+  await using server = scriptedServer(async ({ conn }) => {
+    await write(conn, 'HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{"a": 12}');
+  });
+  const fetch = http1Fetch();
+  const read: Record<string, (response: Response) => Promise<unknown>> = {
+    text: (response) => response.text(),
+    json: (response) => response.json(),
+    bytes: async (response) => new TextDecoder().decode(await response.bytes()),
+    arrayBuffer: async (response) => new TextDecoder().decode(await response.arrayBuffer()),
+    blob: (response) => response.blob().then((blob) => blob.text()),
+    clone: (response) => response.clone().text(),
+    body: (response) => new Response(response.body).text(),
+  };
+  for (const [method, readBody] of Object.entries(read)) {
+    const response = await fetch(server.url, manual);
+    assert.equal(response.bodyUsed, false, method);
+    assert.equal(response.headers.get("content-length"), "9", method);
+    const body = await readBody(response);
+    assert.deepEqual(body, method === "json" ? { a: 12 } : '{"a": 12}', method);
+    if (method !== "clone") assert.equal(response.bodyUsed, true, method);
+  }
+  // Every body was read to its end: the connection was kept throughout.
+  assert.equal(server.accepted, 1);
+});
+
+Deno.test("discardBody() drops a redirect's page and keeps the connection, any response too", async () => {
+  await using server = scriptedServer(async ({ conn }) => {
+    await write(conn, "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 7\r\n\r\nMoved.\n");
+  });
+  const fetch = http1Fetch();
+  for (let index = 0; index < 3; index++) {
+    const response = await fetch(server.url, manual);
+    assert.equal(response.status, 302);
+    await discardBody(response);
+  }
+  assert.equal(server.accepted, 1);
+  // A response of Deno's own kind, with a body or without.
+  await discardBody(new Response("page"));
+  await discardBody(new Response(null, { status: 204 }));
 });
 
 Deno.test("a kept-alive connection the server dropped is replaced without a failed request", async () => {
