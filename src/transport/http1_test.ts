@@ -6,6 +6,7 @@ import {
   framingOf,
   http1Fetch,
   MAX_HEAD_BYTES,
+  parseHead,
 } from "./http1.ts";
 import { scriptedServer, write } from "../../test/helpers/scripted_server.ts";
 
@@ -336,6 +337,24 @@ Deno.test("a run uses Deno's fetch alone behind a proxy or when asked to", () =>
   assert.equal(fetchForRun(env({ TOOLTOOL_HTTP_CLIENT: "fetch" }), fallback), fallback);
   assert.notEqual(fetchForRun(env({ HTTPS_PROXY: "" }), fallback), fallback);
   assert.notEqual(fetchForRun(env({}), fallback), fallback);
+});
+
+Deno.test("parseHead() reads fields as Headers would: any case, repeats joined, only SP and HTAB trimmed", () => {
+  const head = parseHead(
+    "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length:\t7 \r\nx-a: 2\r\nX-B: \u00a0v\u00a0\r\nEmpty:",
+  );
+  assert.equal(head.headers.get("x-a"), "1, 2");
+  assert.equal(head.headers.get("CONTENT-LENGTH"), "7");
+  assert.equal(head.headers.get("x-b"), "\u00a0v\u00a0", "a no-break space is not HTTP whitespace");
+  assert.equal(head.headers.get("empty"), "");
+  assert.equal(head.headers.get("x-missing"), null);
+  const response = new Response(null, { headers: head.headers.fields as [string, string][] });
+  for (const name of ["x-a", "content-length", "x-b", "empty"]) {
+    assert.equal(response.headers.get(name), head.headers.get(name), name);
+  }
+  for (const line of ["Bad Name: x", "Nul: a\0b", "CR: a\rb", ": no name", " folded"]) {
+    assert.throws(() => parseHead(`HTTP/1.1 200 OK\r\n${line}`), /malformed header line/, line);
+  }
 });
 
 Deno.test("framingOf() follows RFC 9112: transfer coding over length, none for HEAD, 204, 304", () => {
