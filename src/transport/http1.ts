@@ -438,7 +438,6 @@ function latin1(bytes: Uint8Array): string {
 
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// deno-lint-ignore no-control-regex -- these are the characters a header value may not hold
 const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
 
 /** What HTTP counts as the whitespace around a field value (RFC 9110, section 5.5). */
