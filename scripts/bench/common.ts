@@ -157,10 +157,32 @@ export async function measure(command: string, args: string[], cwd: string): Pro
   };
 }
 
+/**
+ * The Python interpreter itself (`sys.executable` of the `python3` on PATH), which runs
+ * tooltool.py and the floor. `python3` on PATH may be a shim: pyenv's is a shell script that
+ * runs `pyenv` before Python, ~55 ms a launch on this machine, which flattered every
+ * comparison with a Python peer until it was resolved here. `python3` when none runs.
+ */
+export const PYTHON: string = resolvePython();
+
+function resolvePython(): string {
+  try {
+    const { success, stdout } = new Deno.Command("python3", {
+      args: ["-c", "import sys; print(sys.executable)"],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    const path = new TextDecoder().decode(stdout).trim();
+    return success && path !== "" ? path : "python3";
+  } catch {
+    return "python3";
+  }
+}
+
 /** Whether python3 runs here (the tooltool.py peer needs it). */
 export function hasPython(): boolean {
   try {
-    return new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
+    return new Deno.Command(PYTHON, { args: ["--version"], stdout: "null", stderr: "null" })
       .outputSync().success;
   } catch {
     return false;

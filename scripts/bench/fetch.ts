@@ -28,6 +28,7 @@ import {
   hasPython,
   measure,
   type Measured,
+  PYTHON,
   REPO_ROOT,
   startServer,
   toolArgs,
@@ -129,7 +130,7 @@ function clients(python: boolean): Client[] {
       name: "tooltool.py 1.4.0",
       peer: true,
       run: (url, cache, cwd) =>
-        measure("python3", [TOOLTOOL_PY, "--url", url, "fetch", "-c", cache], cwd),
+        measure(PYTHON, [TOOLTOOL_PY, "--url", url, "fetch", "-c", cache], cwd),
     });
   }
   return list;

@@ -13,6 +13,7 @@ import {
   ensureFile,
   exists,
   medianOf,
+  PYTHON,
   REPO_ROOT,
   timeCommand,
   toolArgs,
@@ -128,13 +129,13 @@ export async function benchHash(): Promise<string> {
       const pyManifest = `${REPO_ROOT}.bench/hash-manifest-py.tt`;
       const pyAdd = await medianOf(1, async () => {
         await Deno.remove(pyManifest).catch(() => {});
-        return timeCommand("python3", [TOOLTOOL_PY, "-m", pyManifest, "add", ...files], {
+        return timeCommand(PYTHON, [TOOLTOOL_PY, "-m", pyManifest, "add", ...files], {
           cwd: dir,
         });
       });
       const pyValidate = await medianOf(
         1,
-        () => timeCommand("python3", [TOOLTOOL_PY, "-m", pyManifest, "validate"], { cwd: dir }),
+        () => timeCommand(PYTHON, [TOOLTOOL_PY, "-m", pyManifest, "validate"], { cwd: dir }),
       );
       rows.push([
         "",

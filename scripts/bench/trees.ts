@@ -22,6 +22,7 @@ import {
   measure,
   median,
   medianOf,
+  PYTHON,
   REPO_ROOT,
   toolArgs,
   TOOLTOOL_PY,
@@ -161,7 +162,7 @@ interface Row {
  * on PATH, else the system's (Debian's python3-zstandard installs there, not into pyenv's).
  */
 async function pythonWithZstandard(): Promise<string | undefined> {
-  for (const candidate of ["python3", "/usr/bin/python3"]) {
+  for (const candidate of [PYTHON, "/usr/bin/python3"]) {
     const probe = await new Deno.Command(candidate, {
       args: ["-c", "import zstandard"],
       stdout: "null",
@@ -180,7 +181,7 @@ export async function benchTrees(): Promise<string> {
   const python = hasPython();
   const zstdPython = python ? await pythonWithZstandard() : undefined;
   const zstdPy = zstdPython !== undefined;
-  const pythonBin = zstdPython ?? "python3";
+  const pythonBin = zstdPython ?? PYTHON;
   const records = await seedStorage(
     join(root, "server", "storage"),
     archives.map((path) => ({ path })),

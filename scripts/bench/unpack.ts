@@ -21,7 +21,7 @@
  * @module
  */
 
-import { exists, REPO_ROOT } from "./common.ts";
+import { exists, PYTHON, REPO_ROOT } from "./common.ts";
 
 const MiB = 1024 * 1024;
 const BENCH_DIR = `${REPO_ROOT}.bench/unpack`;
@@ -222,7 +222,7 @@ async function median(runs: number, fn: () => Promise<Measurement | undefined>) 
 /** Which python3 can run tooltool.py for `format` (zstd needs the zstandard module). */
 async function pythonFor(format: Format): Promise<string | undefined> {
   if (!(await exists(`${TOOLTOOL_PY_DIR}/tooltool.py`))) return undefined;
-  for (const python of ["python3", "/usr/bin/python3"]) {
+  for (const python of [PYTHON, "/usr/bin/python3"]) {
     const module = format === "tar.zst" ? "zstandard" : "tarfile";
     try {
       const { success } = await new Deno.Command(python, {

@@ -18,6 +18,7 @@ import {
   hasPython,
   measure,
   type Measured,
+  PYTHON,
   REPO_ROOT,
   startServer,
   toolArgs,
@@ -127,7 +128,7 @@ export async function benchUpload(): Promise<string> {
     clients.push({
       name: "tooltool.py 1.4.0",
       run: (url) =>
-        measure("python3", [
+        measure(PYTHON, [
           TOOLTOOL_PY,
           "--url",
           url,

@@ -31,6 +31,7 @@ import {
   measure,
   type Measured,
   median,
+  PYTHON,
   REPO_ROOT,
   toolArgs,
   TOOLTOOL_PY,
@@ -119,7 +120,7 @@ function tooltoolPy(): Client {
         : scenario === "add"
         ? ["-m", "added.tt", "add", ...place.filenames]
         : ["--url", place.url, "fetch", "-c", place.cache];
-      return ["python3", [TOOLTOOL_PY, ...args]];
+      return [PYTHON, [TOOLTOOL_PY, ...args]];
     },
   };
 }
@@ -130,13 +131,13 @@ function floor(): Client {
     command(scenario, place) {
       switch (scenario) {
         case "fetch-cold":
-          return ["python3", [FLOOR, "fetch", place.manifest, place.url, ".", place.cache]];
+          return [PYTHON, [FLOOR, "fetch", place.manifest, place.url, ".", place.cache]];
         case "fetch-warm":
-          return ["python3", [FLOOR, "link", place.manifest, place.cache, "."]];
+          return [PYTHON, [FLOOR, "link", place.manifest, place.cache, "."]];
         case "rerun":
-          return ["python3", [FLOOR, "stat", place.manifest, "."]];
+          return [PYTHON, [FLOOR, "stat", place.manifest, "."]];
         default:
-          return ["python3", [FLOOR, "verify", place.manifest, "."]];
+          return [PYTHON, [FLOOR, "verify", place.manifest, "."]];
       }
     },
   };
@@ -401,7 +402,7 @@ export async function benchWorkloads(args: readonly string[] = []): Promise<stri
   return [
     `Medians of ${RUNS} runs, \`sync\` before each, ${cpus} CPUs${
       busy ? ", one core kept busy by a pinned sha512sum loop" : ""
-    }; downloads served by ${storage.description}. Ratios: tooltool.py / ours (above 1: we are faster), ours / floor (1 is the floor).`,
+    }; downloads served by ${storage.description}; Python: ${PYTHON}. Ratios: tooltool.py / ours (above 1: we are faster), ours / floor (1 is the floor).`,
     "",
     "| workload | scenario | tooltool.py (s) | floor (s) | ours (s) | ours vs tooltool.py | ours vs floor | ours peak RSS (MiB) |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
