@@ -329,8 +329,11 @@ export class Cache implements Disposable {
     const matches = (stamps: readonly StatStamp[]) =>
       stamps.some((stamp) => stampVouches(stamp, current, this.#boot));
     if (matches(await this.#journal.stamps(digest))) return true;
-    // Another process may have stamped it since the journal was read.
-    return await this.#journal.refresh() && matches(await this.#journal.stamps(digest));
+    // Another process may have stamped it since the journal was read. The stamps are looked
+    // at again even when this read found nothing new: a concurrent lookup's read may have
+    // taken in the lines since this one got its stamps.
+    await this.#journal.refresh();
+    return matches(await this.#journal.stamps(digest));
   }
 
   /**

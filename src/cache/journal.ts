@@ -36,8 +36,6 @@ export class Journal {
   #ino: number | null = null;
   /** The first read, shared by everyone who asks before it is done. */
   #initial: Promise<boolean> | undefined;
-  /** Reads run one after the other: each continues from where the previous one stopped. */
-  #tail: Promise<unknown> = Promise.resolve();
   /** The journal as opened for appending, and its inode then. */
   #appender: { readonly file: Deno.FsFile; readonly ino: number | null } | undefined;
 
@@ -98,20 +96,29 @@ export class Journal {
 
   /** Reads what was appended since the last read; true when there was anything new. */
   refresh(): Promise<boolean> {
-    const next = this.#tail.then(() => this.#read());
-    this.#tail = next.catch(() => {});
-    return next;
+    try {
+      return Promise.resolve(this.#read());
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async #read(): Promise<boolean> {
+  /**
+   * Reads what was appended since the last read. Synchronous: a check of a file that no
+   * stamp vouches for reads the journal again (another process may have stamped it), so a
+   * fetch of 200 present files read it 200 times, and four asynchronous calls each time,
+   * queued one behind the other, cost more than hashing the files (a small local file's
+   * open, stat and read take microseconds). Being synchronous, reads cannot interleave.
+   */
+  #read(): boolean {
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(this.#path, { read: true });
+      file = Deno.openSync(this.#path, { read: true });
     } catch {
       return false;
     }
     try {
-      const info = await file.stat();
+      const info = file.statSync();
       if (info.ino !== this.#ino || info.size < this.#offset) {
         // Compacted (a new file) since the last read: start over.
         this.#ino = info.ino;
@@ -120,11 +127,11 @@ export class Journal {
         this.#uses = new Map();
       }
       if (info.size === this.#offset) return false;
-      await file.seek(this.#offset, Deno.SeekMode.Start);
+      file.seekSync(this.#offset, Deno.SeekMode.Start);
       const bytes = new Uint8Array(info.size - this.#offset);
       let filled = 0;
       while (filled < bytes.length) {
-        const read = await file.read(bytes.subarray(filled));
+        const read = file.readSync(bytes.subarray(filled));
         if (read === null) break;
         filled += read;
       }
