@@ -594,7 +594,7 @@ function makeResponse(
   }
   const coding = (answer.headers.get("Content-Encoding") ?? "identity").trim().toLowerCase();
   if (coding === "identity" || coding === "") {
-    const response = new LazyBodyResponse(reader, responseInit(answer));
+    const response = lazyBodyResponse(reader, responseInit(answer));
     directBodies.set(response, reader);
     return response;
   }
@@ -621,49 +621,62 @@ function makeResponse(
  * (`discardBody`); a `ReadableStream`, and a `Response` around it, cost more than the rest
  * of the answer's parsing. Every body method goes to a real `Response` made on first use.
  */
-class LazyBodyResponse extends Response {
-  readonly #reader: FramedReader;
-  readonly #init: ResponseInit;
-  #full: Response | undefined;
-
-  constructor(reader: FramedReader, init: ResponseInit) {
-    super(null, init);
-    this.#reader = reader;
-    this.#init = init;
-  }
-
-  #materialized(): Response {
-    return this.#full ??= new Response(streamOf(this.#reader), this.#init);
-  }
-
-  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    return this.#materialized().body!;
-  }
-  override get bodyUsed(): boolean {
-    return this.#full?.bodyUsed ?? false;
-  }
-  override arrayBuffer(): Promise<ArrayBuffer> {
-    return this.#materialized().arrayBuffer();
-  }
-  override blob(): Promise<Blob> {
-    return this.#materialized().blob();
-  }
-  override bytes(): Promise<Uint8Array<ArrayBuffer>> {
-    return this.#materialized().bytes();
-  }
-  override formData(): Promise<FormData> {
-    return this.#materialized().formData();
-  }
-  override json(): Promise<unknown> {
-    return this.#materialized().json();
-  }
-  override text(): Promise<string> {
-    return this.#materialized().text();
-  }
-  override clone(): Response {
-    return this.#materialized().clone();
-  }
+function lazyBodyResponse(reader: FramedReader, init: ResponseInit): Response {
+  LazyBodyResponse ??= defineLazyBodyResponse();
+  return new LazyBodyResponse(reader, init);
 }
+
+/**
+ * Defined on first use: a class that extends `Response` reads the global as it is defined,
+ * which loads all of `Response`'s code, and a command that sends no request (a fetch of
+ * files already present) must not pay the ~5 ms.
+ */
+let LazyBodyResponse: ReturnType<typeof defineLazyBodyResponse> | undefined;
+
+const defineLazyBodyResponse = () =>
+  class LazyBodyResponse extends Response {
+    readonly #reader: FramedReader;
+    readonly #init: ResponseInit;
+    #full: Response | undefined;
+
+    constructor(reader: FramedReader, init: ResponseInit) {
+      super(null, init);
+      this.#reader = reader;
+      this.#init = init;
+    }
+
+    #materialized(): Response {
+      return this.#full ??= new Response(streamOf(this.#reader), this.#init);
+    }
+
+    override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
+      return this.#materialized().body!;
+    }
+    override get bodyUsed(): boolean {
+      return this.#full?.bodyUsed ?? false;
+    }
+    override arrayBuffer(): Promise<ArrayBuffer> {
+      return this.#materialized().arrayBuffer();
+    }
+    override blob(): Promise<Blob> {
+      return this.#materialized().blob();
+    }
+    override bytes(): Promise<Uint8Array<ArrayBuffer>> {
+      return this.#materialized().bytes();
+    }
+    override formData(): Promise<FormData> {
+      return this.#materialized().formData();
+    }
+    override json(): Promise<unknown> {
+      return this.#materialized().json();
+    }
+    override text(): Promise<string> {
+      return this.#materialized().text();
+    }
+    override clone(): Response {
+      return this.#materialized().clone();
+    }
+  };
 
 /** A plain stream over a reader, for callers that use `response.body`. */
 function streamOf(reader: FramedReader): ReadableStream<Uint8Array> {
