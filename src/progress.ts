@@ -26,6 +26,18 @@ import { escapeControls } from "./display.ts";
 import { formatBytes, formatDuration, formatRate } from "./format.ts";
 import type { Output } from "./output.ts";
 
+/** States that can last long enough for a heartbeat to matter. */
+const LONG_STATES: ReadonlySet<FileState> = new Set([
+  "waiting",
+  "downloading",
+  "uploading",
+  "unpacking",
+]);
+/** A present file this big takes seconds to hash. */
+const LONG_CHECK_BYTES = 256 * 1024 * 1024;
+/** A run still refreshing after this long gets its heartbeat, whatever it is doing. */
+const HEARTBEAT_ARM_MS = 1_000;
+
 /** Samples older than this do not count toward a rate. */
 const RATE_WINDOW_MS = 5_000;
 
@@ -98,6 +110,7 @@ export class ProgressModel {
   readonly #meter = new RateMeter();
   readonly #now: () => number;
   #received = 0;
+  #longWorkStarted = false;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -110,8 +123,19 @@ export class ProgressModel {
     return file;
   }
 
+  /**
+   * Whether work that may take a while has begun: a transfer, an unpack, a wait for another
+   * process, or the check of a big file. What a log's heartbeat waits for.
+   */
+  get longWorkStarted(): boolean {
+    return this.#longWorkStarted;
+  }
+
   /** Moves a file to a new state; the first active state starts its clock. */
   setState(file: FileProgress, state: FileState): void {
+    if (LONG_STATES.has(state) || (state === "checking" && file.size >= LONG_CHECK_BYTES)) {
+      this.#longWorkStarted = true;
+    }
     file.state = state;
     const now = this.#now();
     if (file.startedAt === undefined && state !== "queued") file.startedAt = now;
@@ -266,6 +290,8 @@ export interface RendererOptions {
   readonly columns?: (() => number) | undefined;
   /** TTY redraw period, or the plain renderer's heartbeat period. */
   readonly intervalMs?: number | undefined;
+  /** The clock the plain renderer arms its heartbeat by (tests). */
+  readonly now?: (() => number) | undefined;
 }
 
 /** Redraws a block of lines at the bottom of a terminal, about five times a second. */
@@ -319,28 +345,41 @@ export class PlainRenderer implements ProgressRenderer {
   readonly #options: RendererOptions;
   #timer: ReturnType<typeof setInterval> | undefined;
   #sampler: ReturnType<typeof setInterval> | undefined;
+  #startedAt: number | undefined;
 
   constructor(options: RendererOptions) {
     this.#options = options;
   }
 
+  /**
+   * Arms the heartbeat lazily (see `refresh`): the first timer of a process loads Node's
+   * timers, ~4 ms, which a run that only finds its files present or in the cache, over in
+   * a tenth of a second, would pay for a heartbeat that never beats.
+   */
   start(): void {
-    const period = this.#options.intervalMs ?? 30_000;
-    this.#sampler ??= setInterval(() => this.#options.model.sample(), Math.min(1_000, period));
-    this.#timer ??= setInterval(() => this.#beat(), period);
+    this.#startedAt ??= (this.#options.now ?? Date.now)();
   }
 
   print(write: () => void): void {
     write();
   }
 
-  refresh(): void {}
+  /** Starts the heartbeat's timers once long work began, or the run has lasted a while. */
+  refresh(): void {
+    if (this.#startedAt === undefined || this.#timer !== undefined) return;
+    const elapsed = (this.#options.now ?? Date.now)() - this.#startedAt;
+    if (!this.#options.model.longWorkStarted && elapsed < HEARTBEAT_ARM_MS) return;
+    const period = this.#options.intervalMs ?? 30_000;
+    this.#sampler = setInterval(() => this.#options.model.sample(), Math.min(1_000, period));
+    this.#timer = setInterval(() => this.#beat(), period);
+  }
 
   stop(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#sampler !== undefined) clearInterval(this.#sampler);
     this.#timer = undefined;
     this.#sampler = undefined;
+    this.#startedAt = undefined;
   }
 
   #beat(): void {

@@ -108,10 +108,54 @@ Deno.test("PlainRenderer prints a heartbeat only while something is in flight", 
   assert.equal(written.length, 0);
   const file = model.add("a.bin", 100);
   model.setState(file, "downloading");
+  // As the fetch does after each change of state.
+  renderer.refresh();
   await new Promise((resolve) => setTimeout(resolve, 70));
   renderer.stop();
   assert.ok(written.length >= 2);
   assert.ok(written.every((line) => line.startsWith("Progress: ") && line.endsWith("\n")));
+});
+
+Deno.test("PlainRenderer starts no timer for quick work, only for long work or a long run", async () => {
+  const time = clock(1_000);
+  const model = new ProgressModel(time.now);
+  const written: string[] = [];
+  const renderer = new PlainRenderer({
+    model,
+    write: (text) => written.push(text),
+    intervalMs: 10,
+    now: time.now,
+  });
+  renderer.start();
+  const small = model.add("small.bin", 100);
+  model.setState(small, "checking");
+  renderer.refresh();
+  model.setState(small, "placing");
+  renderer.refresh();
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert.equal(written.length, 0, "no heartbeat armed: nothing would print it");
+  // A run that is still at it after a second is armed, even with quick steps only.
+  time.advance(1_000);
+  renderer.refresh();
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  renderer.stop();
+  assert.ok(written.length >= 1, "armed after a second");
+
+  // The check of a big file is long work from its start.
+  const other = new ProgressModel(time.now);
+  const beats: string[] = [];
+  const watcher = new PlainRenderer({
+    model: other,
+    write: (text) => beats.push(text),
+    intervalMs: 10,
+    now: time.now,
+  });
+  watcher.start();
+  other.setState(other.add("big.bin", 512 * 1024 * 1024), "checking");
+  watcher.refresh();
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  watcher.stop();
+  assert.ok(beats.length >= 1, "armed for a big file's check");
 });
 
 Deno.test("TtyRenderer erases its block before printing a message, then redraws", () => {
