@@ -58,7 +58,10 @@ export async function fetchRecords(
 ): Promise<FileOutcome[]> {
   using _workers = hashWorkers.scope();
   const { model } = options;
-  const run: RunState = { cacheBroken: undefined };
+  const run: EngineRunState = {
+    cacheBroken: undefined,
+    manifest: options.manifest && { ...options.manifest, identity: undefined },
+  };
   await removeStaleTempFiles(options.cwd, options.log);
   const progress = records.map((record) => model.add(record.filename, record.size));
   const outcomes: FileOutcome[] = records.map((record) => ({
@@ -121,7 +124,7 @@ async function obtain(
   record: FileRecord,
   file: FileProgress,
   options: FetchOptions,
-  run: RunState,
+  run: EngineRunState,
 ): Promise<Obtained> {
   const { model } = options;
   const destination = join(options.cwd, record.filename);
@@ -129,10 +132,10 @@ async function obtain(
   // the manifest nor a present file (each check would otherwise fail a stat of its own).
   const absent = isAbsent(destination);
   if (
-    !absent && options.manifest !== undefined && isSameFile(destination, options.manifest.path)
+    !absent && run.manifest !== undefined && isManifest(destination, run.manifest)
   ) {
     throw new ToolError(
-      `Cannot fetch "${record.filename}": it would overwrite the manifest in use ("${options.manifest.display}")`,
+      `Cannot fetch "${record.filename}": it would overwrite the manifest in use ("${run.manifest.display}")`,
     );
   }
   model.setState(file, "checking");
@@ -194,13 +197,36 @@ function reportObtained(
   }
 }
 
-/** Whether two paths name one file: the same path, or the same inode (any spelling of it). */
-function isSameFile(a: string, b: string): boolean {
-  if (resolve(a) === resolve(b)) return true;
+/** What the engine keeps for the whole run, next to what the steps share. */
+interface EngineRunState extends RunState {
+  readonly manifest: ManifestFile | undefined;
+}
+
+/** The manifest in use, as a path and (looked up once per run) its inode. */
+interface ManifestFile {
+  readonly path: string;
+  readonly display: string;
+  identity: Deno.FileInfo | null | undefined;
+}
+
+/**
+ * Whether `destination` names the manifest: the same path, or the same inode (any spelling
+ * of it). The manifest is looked up once per run, not once per present file.
+ */
+function isManifest(destination: string, manifest: ManifestFile): boolean {
+  if (resolve(destination) === resolve(manifest.path)) return true;
+  if (manifest.identity === undefined) {
+    try {
+      manifest.identity = Deno.lstatSync(manifest.path);
+    } catch {
+      manifest.identity = null;
+    }
+  }
+  const other = manifest.identity;
+  if (other === null || other.ino === null) return false;
   try {
-    const one = Deno.lstatSync(a);
-    const other = Deno.lstatSync(b);
-    return one.ino !== null && one.ino === other.ino && one.dev === other.dev;
+    const one = Deno.lstatSync(destination);
+    return one.ino === other.ino && one.dev === other.dev;
   } catch {
     return false;
   }
