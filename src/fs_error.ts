@@ -7,6 +7,8 @@
  * @module
  */
 
+import { ToolError } from "./errors.ts";
+
 /** Wording by errno name, for the errors Deno has no class of its own for. */
 const BY_CODE: Readonly<Record<string, string>> = {
   EROFS: "read-only file system",
@@ -49,4 +51,9 @@ export function isFsError(error: unknown): boolean {
   }
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && /^E[A-Z]+$/.test(code);
+}
+
+/** A failed write, worded for the user; a full disk is not worth retrying. */
+export function writeError(filename: string, error: unknown): ToolError {
+  return new ToolError(`Cannot write "${filename}": ${describeFsError(error)}`, { cause: error });
 }

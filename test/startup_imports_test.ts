@@ -103,3 +103,21 @@ Deno.test("commander is reached only through main.ts's dynamic import of the hel
     }
   }
 });
+
+Deno.test("fetch loads the download code and the HTTP/1.1 client only when a file is downloaded", async () => {
+  const graph = await moduleGraph();
+  const loaded = staticClosure(graph, [local("main.ts"), local("commands/fetch.ts")]);
+  // A fetch that finds every file present or in the cache needs none of these.
+  for (
+    const module of [
+      "src/workflows/fetch/download_step.ts",
+      "src/transport/download.ts",
+      "src/transport/http1.ts",
+      "src/transport/hashing_sink.ts",
+      "src/transport/watchdog.ts",
+    ]
+  ) {
+    assert.ok(graph.has(local(module)), `${module} is in the graph (the test is not vacuous)`);
+    assert.ok(!loaded.has(local(module)), `${module} is loaded before a download needs it`);
+  }
+});

@@ -15,6 +15,37 @@ export interface BodyReader {
   release(): void;
 }
 
+/** Bodies readable straight from their connection, by the response they belong to. */
+const directBodies = new WeakMap<Response, BodyReader>();
+
+/**
+ * Marks `reader` as the way to read `response`'s body without a stream (the HTTP/1.1
+ * client's responses). Kept here, apart from the client, so that code that only drops
+ * bodies (`discardBody`) does not load the client with it.
+ */
+export function registerDirectBody(response: Response, reader: BodyReader): void {
+  directBodies.set(response, reader);
+}
+
+/**
+ * The body of a response made by `http1Fetch`, as a reader that reads from the socket into
+ * the connection's buffer (each chunk valid until the next read), or `undefined` for any
+ * other response. Use either this or `response.body`, not both.
+ */
+export function directBody(response: Response): BodyReader | undefined {
+  return directBodies.get(response);
+}
+
+/**
+ * Drops a response's body: through its direct reader when it has one (no stream is made
+ * for a redirect's page), else by cancelling its stream.
+ */
+export async function discardBody(response: Response): Promise<void> {
+  const direct = directBodies.get(response);
+  if (direct !== undefined) return await direct.cancel();
+  await response.body?.cancel();
+}
+
 /** How much one BYOB read may bring (Deno's fetch gives up to ~256 KiB at a time). */
 export const LANDING_SIZE = 256 * 1024;
 

@@ -29,8 +29,7 @@ import { USER_AGENT } from "../version.ts";
 import type { Sha512 } from "../sha512.ts";
 import type { DownloadSource } from "./download_source.ts";
 import type { HashingSink } from "./hashing_sink.ts";
-import { bodyReader, LANDING_SIZE } from "./body_reader.ts";
-import { directBody, discardBody } from "./http1.ts";
+import { bodyReader, directBody, discardBody, LANDING_SIZE } from "./body_reader.ts";
 import { type Expiry, type Watchdog, watchdog } from "./watchdog.ts";
 import {
   DEFAULT_SPEED_LIMIT,

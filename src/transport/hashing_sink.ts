@@ -8,8 +8,8 @@
 
 import { giveBack, takeBuffer } from "../buffer_pool.ts";
 import { createSha512, type Sha512Hasher } from "../digest.ts";
-import { ToolError } from "../errors.ts";
-import { describeFsError } from "../fs_error.ts";
+import type { ToolError } from "../errors.ts";
+import { writeError } from "../fs_error.ts";
 import type { Sha512 } from "../sha512.ts";
 import { writeAllSync } from "../write_all.ts";
 
@@ -239,9 +239,4 @@ export class HashingSink implements Disposable {
     }
     return Promise.reject(this.#writeFailure);
   }
-}
-
-/** A failed write, worded for the user; a full disk is not worth retrying. */
-export function writeError(filename: string, error: unknown): ToolError {
-  return new ToolError(`Cannot write "${filename}": ${describeFsError(error)}`, { cause: error });
 }

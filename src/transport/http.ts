@@ -33,7 +33,7 @@ import {
 } from "../bounded_read.ts";
 import { parseRetryAfter } from "./retry.ts";
 import { followableUrl } from "./url_policy.ts";
-import { discardBody } from "./http1.ts";
+import { discardBody } from "./body_reader.ts";
 import { USER_AGENT } from "../version.ts";
 import { explainRefusal } from "./identity.ts";
 

@@ -25,7 +25,7 @@
  */
 
 import { giveBack, takeBuffer } from "../buffer_pool.ts";
-import type { BodyReader } from "./body_reader.ts";
+import { type BodyReader, registerDirectBody } from "./body_reader.ts";
 import { writeAll } from "../write_all.ts";
 
 /** The most bytes of a response head (status line and headers) read before giving up. */
@@ -64,28 +64,6 @@ export interface Http1Options {
   readonly maxIdleMs?: number;
   /** Extra trusted CA certificates (PEM) for https, next to the runtime's own (tests). */
   readonly caCerts?: readonly string[];
-}
-
-/** Bodies readable straight from their connection, by the response they belong to. */
-const directBodies = new WeakMap<Response, BodyReader>();
-
-/**
- * The body of a response made by `http1Fetch`, as a reader that reads from the socket into
- * the connection's buffer (each chunk valid until the next read), or `undefined` for any
- * other response. Use either this or `response.body`, not both.
- */
-export function directBody(response: Response): BodyReader | undefined {
-  return directBodies.get(response);
-}
-
-/**
- * Drops a response's body: through its direct reader when it has one (no stream is made
- * for a redirect's page), else by cancelling its stream.
- */
-export async function discardBody(response: Response): Promise<void> {
-  const direct = directBodies.get(response);
-  if (direct !== undefined) return await direct.cancel();
-  await response.body?.cancel();
 }
 
 const encoder = new TextEncoder();
@@ -595,7 +573,7 @@ function makeResponse(
   const coding = (answer.headers.get("Content-Encoding") ?? "identity").trim().toLowerCase();
   if (coding === "identity" || coding === "") {
     const response = lazyBodyResponse(reader, responseInit(answer));
-    directBodies.set(response, reader);
+    registerDirectBody(response, reader);
     return response;
   }
   const stream = streamOf(reader);

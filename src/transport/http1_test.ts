@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  directBody,
-  discardBody,
-  fetchForRun,
-  framingOf,
-  http1Fetch,
-  MAX_HEAD_BYTES,
-  parseHead,
-} from "./http1.ts";
+import { directBody, discardBody } from "./body_reader.ts";
+import { fetchForRun, framingOf, http1Fetch, MAX_HEAD_BYTES, parseHead } from "./http1.ts";
 import { scriptedServer, write } from "../../test/helpers/scripted_server.ts";
 
 const encoder = new TextEncoder();

@@ -12,8 +12,8 @@ import { ToolError } from "../../errors.ts";
 import { describeFsError } from "../../fs_error.ts";
 import type { FileRecord } from "../../manifest/manifest.ts";
 import type { FileProgress } from "../../progress.ts";
-import { writeError } from "../../transport/hashing_sink.ts";
-import { downloadBeside, downloaded, downloadRecord } from "./download_step.ts";
+import { writeError } from "../../fs_error.ts";
+import { downloadStep } from "./lazy_steps.ts";
 import type { FetchOptions, Obtained, RunState } from "./types.ts";
 
 /** A write into the cache folder failed; the file can still be fetched without it. */
@@ -99,7 +99,7 @@ export async function viaCache(
     if (found !== "absent" && found !== "damaged") return found;
     // Hits are still served from a cache that cannot be written; misses skip it.
     if (run.cacheBroken !== undefined) {
-      return await downloadBeside(record, destination, file, options);
+      return await (await downloadStep()).downloadBeside(record, destination, file, options);
     }
     using part = await inCache(() => cache.lockPart(digest, { signal, onWait }));
     // Another job may have filled (or fixed) the entry while this one waited.
@@ -116,10 +116,11 @@ export async function viaCache(
       );
       await inCache(() => cache.evict(digest, { signal }));
     }
+    const steps = await downloadStep();
     let result;
     try {
       result = await inCache(() =>
-        downloadRecord(record, part.path, file, options, {
+        steps.downloadRecord(record, part.path, file, options, {
           resume: true,
           handle: part.writableFile,
         })
@@ -132,7 +133,7 @@ export async function viaCache(
     }
     model.setState(file, "placing");
     await placeOrExplain(cache, record, destination);
-    return downloaded(result);
+    return steps.downloaded(result);
   }
 }
 

@@ -17,14 +17,12 @@ import { tempPathBeside } from "../../temp_names.ts";
 import { type CdnHeaders, cdnHeaders, formatCdnHeaders } from "../../transport/cdn_headers.ts";
 import { downloadVerified } from "../../transport/download.ts";
 import { type DownloadSource, isMirrorMiss } from "../../transport/download_source.ts";
+import { rememberCdnHeaders } from "./cdn_log.ts";
 import { copyFromDistdirs } from "./distdir.ts";
 import type { FetchLog, FetchOptions, FetchSource, Obtained } from "./types.ts";
 
 /** Default of `slowTransferMs`. */
 const DEFAULT_SLOW_TRANSFER_MS = 60_000;
-
-/** The CDN headers logged for each file (keyed by its progress entry, one per run). */
-const loggedCdnHeaders = new WeakMap<FileProgress, CdnHeaders>();
 
 /** Without a cache: a temporary file beside the destination, renamed once verified. */
 export async function downloadBeside(
@@ -169,12 +167,6 @@ function logCdnHeaders(
   log: FetchLog,
 ): void {
   if (cdn === undefined) return;
-  loggedCdnHeaders.set(file, cdn);
+  rememberCdnHeaders(file, cdn);
   log.info(`${record.filename}: storage CDN headers (${why}): ${formatCdnHeaders(cdn)}`);
-}
-
-/** The CDN headers logged for `file`, as the part of its outcome that carries them. */
-export function cdnOf(file: FileProgress): { cdn?: CdnHeaders } {
-  const cdn = loggedCdnHeaders.get(file);
-  return cdn === undefined ? {} : { cdn };
 }

@@ -34,7 +34,8 @@ import { formatBytes, formatDuration, formatRate } from "../../format.ts";
 import type { FileProgress } from "../../progress.ts";
 import { forEachFromBothEnds } from "../../pool.ts";
 import { CacheWriteFailure, viaCache } from "./cache_step.ts";
-import { cdnOf, downloadBeside } from "./download_step.ts";
+import { cdnOf } from "./cdn_log.ts";
+import { downloadStep } from "./lazy_steps.ts";
 import { checkPresent } from "./present_step.ts";
 import { removeStaleTempFiles } from "./stale_temps.ts";
 import type { FetchLog, FetchOptions, FileOutcome, Obtained, RunState } from "./types.ts";
@@ -147,7 +148,9 @@ async function obtain(
     await removeIfPresent(destination);
   }
   const { cache } = options;
-  if (cache === undefined) return await downloadBeside(record, destination, file, options);
+  if (cache === undefined) {
+    return await (await downloadStep()).downloadBeside(record, destination, file, options);
+  }
   try {
     return await viaCache(cache, record, destination, file, options, run);
   } catch (error) {
@@ -160,7 +163,7 @@ async function obtain(
         `Cannot write to the cache folder "${cache.root}": ${error.reason}; fetching into the working directory without the cache for the rest of this run`,
       );
     }
-    return await downloadBeside(record, destination, file, options);
+    return await (await downloadStep()).downloadBeside(record, destination, file, options);
   }
 }
 
