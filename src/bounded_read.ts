@@ -99,15 +99,11 @@ export async function readBoundedFile(
   path: string,
   options: BoundedFileOptions,
 ): Promise<Uint8Array> {
-  const pathInfo = Deno.statSync(path);
-  checkKind(pathInfo, options.kinds);
-  // A regular file is read with synchronous calls: these files are read at start-up, when
-  // nothing else runs, and each asynchronous call costs two thread hand-offs (a manifest,
-  // the boot id and a credentials file took 2-3 ms that way). A pipe is read
-  // asynchronously: a blocking read of a writer that never ends would leave Ctrl-C unheard.
-  const sync = pathInfo.isFile;
-  using file = sync ? Deno.openSync(path, { read: true }) : await Deno.open(path, { read: true });
-  const info = sync ? file.statSync() : await file.stat();
+  checkKind(Deno.statSync(path), options.kinds);
+  // Opened asynchronously: a FIFO swapped in after the check would block the open until a
+  // writer comes, and that must not be the main thread's open (Ctrl-C would go unheard).
+  using file = await Deno.open(path, { read: true });
+  const info = file.statSync();
   checkKind(info, options.kinds);
   if (info.isFile && info.size > options.limit) throw tooLarge(options.limit);
   const chunks: Uint8Array[] = [];
@@ -116,6 +112,9 @@ export async function readBoundedFile(
     // A regular file in one read (and one more to see its end); /proc files say size 0.
     const size = info.isFile ? Math.min(Math.max(info.size + 1, CHUNK), options.limit + 1) : CHUNK;
     const chunk = new Uint8Array(size);
+    // A regular file is read synchronously: these files are read at start-up, when nothing
+    // else runs, and each asynchronous read costs two thread hand-offs. A pipe is read
+    // asynchronously: a writer that never ends must not leave Ctrl-C unheard.
     const count = info.isFile ? file.readSync(chunk) : await file.read(chunk);
     if (count === null) break;
     total += count;
