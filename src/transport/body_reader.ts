@@ -15,35 +15,71 @@ export interface BodyReader {
   release(): void;
 }
 
+/**
+ * A response's body readable straight from its connection, until one of two ways takes it:
+ * directly (`directBody`, `discardBody`), or through a stream made over it (any body method
+ * of the response). Whichever comes first owns the body; the other way then finds it used,
+ * as a response of Deno's own `fetch` does once its stream was read.
+ */
+export class DirectBody {
+  readonly #reader: BodyReader;
+  #taken: "direct" | "stream" | undefined;
+
+  constructor(reader: BodyReader) {
+    this.#reader = reader;
+  }
+
+  /** The reader, taking the body; `undefined` once a stream owns it. */
+  take(): BodyReader | undefined {
+    if (this.#taken === "stream") return undefined;
+    this.#taken = "direct";
+    return this.#reader;
+  }
+
+  /** The reader for a stream, taking the body; `undefined` once it was taken directly. */
+  takeForStream(): BodyReader | undefined {
+    if (this.#taken === "direct") return undefined;
+    this.#taken = "stream";
+    return this.#reader;
+  }
+
+  /** Whether the body was taken directly. */
+  get takenDirectly(): boolean {
+    return this.#taken === "direct";
+  }
+}
+
 /** Bodies readable straight from their connection, by the response they belong to. */
-const directBodies = new WeakMap<Response, BodyReader>();
+const directBodies = new WeakMap<Response, DirectBody>();
 
 /**
- * Marks `reader` as the way to read `response`'s body without a stream (the HTTP/1.1
+ * Marks `body` as the way to read `response`'s body without a stream (the HTTP/1.1
  * client's responses). Kept here, apart from the client, so that code that only drops
  * bodies (`discardBody`) does not load the client with it.
  */
-export function registerDirectBody(response: Response, reader: BodyReader): void {
-  directBodies.set(response, reader);
+export function registerDirectBody(response: Response, body: DirectBody): void {
+  directBodies.set(response, body);
 }
 
 /**
  * The body of a response made by `http1Fetch`, as a reader that reads from the socket into
- * the connection's buffer (each chunk valid until the next read), or `undefined` for any
- * other response. Use either this or `response.body`, not both.
+ * the connection's buffer (each chunk valid until the next read); `undefined` for any other
+ * response, or one whose body a stream already took. Taking it marks the body used.
  */
 export function directBody(response: Response): BodyReader | undefined {
-  return directBodies.get(response);
+  return directBodies.get(response)?.take();
 }
 
 /**
  * Drops a response's body: through its direct reader when it has one (no stream is made
- * for a redirect's page), else by cancelling its stream.
+ * for a redirect's page), else by cancelling its stream (a clone's body is not affected).
  */
 export async function discardBody(response: Response): Promise<void> {
-  const direct = directBodies.get(response);
+  const direct = directBody(response);
   if (direct !== undefined) return await direct.cancel();
-  await response.body?.cancel();
+  // Not awaited: the cancel of one branch of a clone's tee settles only once the other
+  // branch is cancelled too, and dropping this body must not wait for the clone.
+  if (!response.bodyUsed) response.body?.cancel().catch(() => {});
 }
 
 /** How much one BYOB read may bring (Deno's fetch gives up to ~256 KiB at a time). */

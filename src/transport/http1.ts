@@ -25,7 +25,7 @@
  */
 
 import { giveBack, takeBuffer } from "../buffer_pool.ts";
-import { type BodyReader, registerDirectBody } from "./body_reader.ts";
+import { type BodyReader, DirectBody, registerDirectBody } from "./body_reader.ts";
 import { writeAll } from "../write_all.ts";
 
 /** The most bytes of a response head (status line and headers) read before giving up. */
@@ -572,8 +572,9 @@ function makeResponse(
   }
   const coding = (answer.headers.get("Content-Encoding") ?? "identity").trim().toLowerCase();
   if (coding === "identity" || coding === "") {
-    const response = lazyBodyResponse(reader, responseInit(answer));
-    registerDirectBody(response, reader);
+    const direct = new DirectBody(reader);
+    const response = lazyBodyResponse(direct, responseInit(answer));
+    registerDirectBody(response, direct);
     return response;
   }
   const stream = streamOf(reader);
@@ -599,9 +600,9 @@ function makeResponse(
  * (`discardBody`); a `ReadableStream`, and a `Response` around it, cost more than the rest
  * of the answer's parsing. Every body method goes to a real `Response` made on first use.
  */
-function lazyBodyResponse(reader: FramedReader, init: ResponseInit): Response {
+function lazyBodyResponse(direct: DirectBody, init: ResponseInit): Response {
   LazyBodyResponse ??= defineLazyBodyResponse();
-  return new LazyBodyResponse(reader, init);
+  return new LazyBodyResponse(direct, init);
 }
 
 /**
@@ -613,25 +614,31 @@ let LazyBodyResponse: ReturnType<typeof defineLazyBodyResponse> | undefined;
 
 const defineLazyBodyResponse = () =>
   class LazyBodyResponse extends Response {
-    readonly #reader: FramedReader;
+    readonly #direct: DirectBody;
     readonly #init: ResponseInit;
     #full: Response | undefined;
 
-    constructor(reader: FramedReader, init: ResponseInit) {
+    constructor(direct: DirectBody, init: ResponseInit) {
       super(null, init);
-      this.#reader = reader;
+      this.#direct = direct;
       this.#init = init;
     }
 
     #materialized(): Response {
-      return this.#full ??= new Response(streamOf(this.#reader), this.#init);
+      if (this.#full !== undefined) return this.#full;
+      const reader = this.#direct.takeForStream();
+      if (reader !== undefined) return this.#full = new Response(streamOf(reader), this.#init);
+      // Taken directly (read, or discarded): a used body, which every body method refuses.
+      const used = new Response(new ReadableStream(), this.#init);
+      void used.body!.cancel();
+      return this.#full = used;
     }
 
     override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
       return this.#materialized().body!;
     }
     override get bodyUsed(): boolean {
-      return this.#full?.bodyUsed ?? false;
+      return this.#direct.takenDirectly || (this.#full?.bodyUsed ?? false);
     }
     override arrayBuffer(): Promise<ArrayBuffer> {
       return this.#materialized().arrayBuffer();
@@ -657,7 +664,7 @@ const defineLazyBodyResponse = () =>
   };
 
 /** A plain stream over a reader, for callers that use `response.body`. */
-function streamOf(reader: FramedReader): ReadableStream<Uint8Array> {
+function streamOf(reader: BodyReader): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const chunk = await reader.read(64 * 1024);

@@ -1,5 +1,5 @@
 /**
- * Review: behaviours of the lazy-body response and the field list that differ from a
+ * Behaviours of the lazy-body response and the field list that differ from a
  * response of Deno's own `fetch`.
  */
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import { scriptedServer, write } from "../../test/helpers/scripted_server.ts";
 
 const manual = { redirect: "manual" } as const;
 
-Deno.test("review: a clone's body survives discardBody() of its original (as with Deno's fetch)", async () => {
+Deno.test("a clone's body survives discardBody() of its original (as with Deno's fetch)", async () => {
   await using server = scriptedServer(async ({ conn }) => {
     await write(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
   });
@@ -20,7 +20,7 @@ Deno.test("review: a clone's body survives discardBody() of its original (as wit
   assert.equal(await copy.text(), "hello");
 });
 
-Deno.test("review: a body read after discardBody() is refused, not silently empty", async () => {
+Deno.test("a body read after discardBody() is refused, not silently empty", async () => {
   await using server = scriptedServer(async ({ conn }) => {
     await write(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
   });
@@ -36,7 +36,7 @@ Deno.test("review: a body read after discardBody() is refused, not silently empt
   await assert.rejects(response.text(), "text() after discardBody()");
 });
 
-Deno.test("review: every field parseHead() accepts, Response accepts and reads the same", () => {
+Deno.test("every field parseHead() accepts, Response accepts and reads the same", () => {
   const values = [
     "a\x01b",
     "\x7f",

@@ -1,5 +1,5 @@
 /**
- * Review: targeted texts for the fast path's contract (whenever `validManifestRecords`
+ * Targeted texts for the fast path's contract (whenever `validManifestRecords`
  * answers, the positioned parser accepts the same text and gives deep-equal records,
  * fields in the same order).
  */
@@ -31,7 +31,7 @@ function check(text: string): "fast" | "slow" {
   return "fast";
 }
 
-Deno.test("review: keys equal only after unescaping go to the slow path", () => {
+Deno.test("keys equal only after unescaping go to the slow path", () => {
   for (
     const text of [
       `[{${base()}, "\\u0066ilename": "b"}]`,
@@ -43,7 +43,7 @@ Deno.test("review: keys equal only after unescaping go to the slow path", () => 
   ) assert.equal(check(text), "slow", text);
 });
 
-Deno.test("review: odd but valid texts agree (or go slow)", () => {
+Deno.test("odd but valid texts agree (or go slow)", () => {
   const texts = [
     `[{${base()}, "10": 1, "2": 2, "b": 3, "a": 4, "4294967295": 5, "4294967294": 6}]`,
     `[{"9": 0, ${base()}, "0": 1}]`,
@@ -71,7 +71,7 @@ Deno.test("review: odd but valid texts agree (or go slow)", () => {
   for (const text of texts) check(text);
 });
 
-Deno.test("review: whitespace JSON.parse refuses is refused by both", () => {
+Deno.test("whitespace JSON.parse refuses is refused by both", () => {
   for (const space of ["\u2028", "\u00a0", "\f", "\v", "\ufeff", "\u0085", "\u3000"]) {
     check(`[${space}{${base()}}]`);
     check(`[{${base()}}]${space}`);

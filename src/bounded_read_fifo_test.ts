@@ -1,14 +1,13 @@
 /**
- * Review: a regular file swapped for a FIFO between `readBoundedFile`'s path check and its
- * open. The swap is simulated by making `Deno.statSync` report the FIFO as a regular file
- * (what it saw a moment before the swap). The old asynchronous open blocked a worker
- * thread and Ctrl-C still reached the listener; the synchronous open blocks the main
- * thread, so the SIGINT listener never runs.
+ * A regular file swapped for a FIFO between `readBoundedFile`'s path check and its open.
+ * The swap is simulated by making `Deno.statSync` report the FIFO as a regular file (what
+ * it saw a moment before the swap). The open is asynchronous, so it blocks a worker thread,
+ * not the main one, and Ctrl-C still reaches the listener.
  */
 import assert from "node:assert/strict";
 
 Deno.test({
-  name: "review: a FIFO swapped in before the open does not make Ctrl-C unheard",
+  name: "a FIFO swapped in before the open does not make Ctrl-C unheard",
   ignore: Deno.build.os === "windows",
   async fn() {
     const dir = await Deno.makeTempDir();
