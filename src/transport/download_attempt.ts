@@ -158,12 +158,14 @@ export async function attemptDownload(
       const total = response.status === 206 ? Number(declared) + offset : Number(declared);
       throw sizeMismatch(filename, origin, total, size);
     }
-    if (response.body === null) {
+    // Taken before `body` is looked at: asking for the stream gives the body to it.
+    const direct = directBody(response);
+    if (direct === undefined && response.body === null) {
       throw new NetworkError(`Cannot fetch "${filename}" from ${origin}: the response has no body`);
     }
     // A small file needs no more than its size (plus the byte that would reveal a longer body).
-    const body = directBody(response) ??
-      bodyReader(response.body, Math.min(LANDING_SIZE, size - offset + 1));
+    const body = direct ??
+      bodyReader(response.body!, Math.min(LANDING_SIZE, size - offset + 1));
     try {
       for (;;) {
         let chunk: Uint8Array | null;
