@@ -109,8 +109,10 @@ export async function readBoundedFile(
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    // A regular file in one read (and one more to see its end); /proc files say size 0.
-    const size = info.isFile ? Math.min(Math.max(info.size + 1, CHUNK), options.limit + 1) : CHUNK;
+    // A regular file in one read (and a small one more to see its end); /proc files say 0.
+    const size = info.isFile && chunks.length === 0
+      ? Math.min(Math.max(info.size + 1, CHUNK), options.limit + 1)
+      : CHUNK;
     const chunk = new Uint8Array(size);
     // A regular file is read synchronously: these files are read at start-up, when nothing
     // else runs, and each asynchronous read costs two thread hand-offs. A pipe is read
