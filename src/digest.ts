@@ -18,6 +18,8 @@
 
 import { hashWorkers, WorkerUnavailableError } from "./hash_pool.ts";
 import { loadNodeCrypto } from "./node_crypto.ts";
+import { statOrUndefined } from "./fs_util.ts";
+import { readSmallFileSync } from "./nonblocking_read.ts";
 import { forEachConcurrently } from "./pool.ts";
 import type { Sha512 } from "./sha512.ts";
 
@@ -209,14 +211,24 @@ export async function hashFile(
       if (!(error instanceof WorkerUnavailableError)) throw error;
     }
   }
-  using file = await Deno.open(path, { read: true });
   const hasher = createSha512();
   let current = borrowBuffer();
+  // A small regular file in one read and one hash, on this thread: handing the open, the
+  // read and the hash to other threads took longer than doing them (200 files of 100 KiB),
+  // most of all with a core kept busy by something else, where each hand-off waits for it.
+  const before = statOrUndefined(path);
+  if (before?.isFile && before.size < current.length) {
+    const filled = readSmallFileSync(path, before, current);
+    if (filled !== undefined) {
+      options.signal?.throwIfAborted();
+      hasher.update(current.subarray(0, filled));
+      returnBuffer(current);
+      return { digest: hasher.digest(), size: filled };
+    }
+  }
+  using file = await Deno.open(path, { read: true });
   const info = file.statSync();
   if (info.isFile && info.size < current.length) {
-    // A small regular file in one read and one hash, on this thread: handing the read and
-    // the hash to other threads took longer than doing them (200 files of 100 KiB), most of
-    // all with a core kept busy by something else, where each hand-off waits for it.
     let size = 0;
     for (let filled = file.readSync(current); filled !== null; filled = file.readSync(current)) {
       options.signal?.throwIfAborted();
@@ -277,9 +289,8 @@ export async function hashFiles(
     1,
     options.concurrency ?? 2 * Math.max(2, navigator.hardwareConcurrency ?? 1),
   );
-  const sizes = await Promise.all(
-    paths.map((path) => Deno.stat(path).then((s) => s.size, () => 0)),
-  );
+  // Synchronous: a stat never waits on a FIFO, and 200 hand-offs to other threads cost more.
+  const sizes = paths.map((path) => statOrUndefined(path)?.size ?? 0);
   const order = paths.map((_, index) => index).sort((a, b) => (sizes[b] ?? 0) - (sizes[a] ?? 0));
   const results: (FileDigest | Error)[] = new Array(paths.length);
   await hashWorkers.open(() =>
