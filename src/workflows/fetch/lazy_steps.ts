@@ -13,3 +13,11 @@
 export function downloadStep(): Promise<typeof import("./download_step.ts")> {
   return import("./download_step.ts");
 }
+
+/**
+ * Starts loading the download step without waiting for it, for a fetch that will likely
+ * need it: its files are read while other set-up runs. A failure shows at the first use.
+ */
+export function preloadDownloadStep(): void {
+  downloadStep().catch(() => {});
+}

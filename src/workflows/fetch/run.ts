@@ -13,6 +13,8 @@
  * @module
  */
 
+import { isAbsent } from "../../fs_util.ts";
+import { preloadDownloadStep } from "./lazy_steps.ts";
 import { resolve } from "../../paths.ts";
 import { Cache } from "../../cache/cache.ts";
 import type { Context } from "../../context.ts";
@@ -66,11 +68,28 @@ export interface FetchRequest {
   readonly noTreeCache?: boolean | undefined;
 }
 
+/**
+ * Whether the manifest's first record is neither in the working tree nor in the cache (and
+ * the fetch is not offline): then the download code is loaded while the clients and the cache are set
+ * up, not after. Two `lstat`s; a wrong guess only loads code early or late.
+ */
+function likelyToDownload(
+  first: FileRecord | undefined,
+  request: FetchRequest,
+  ctx: Context,
+): boolean {
+  if (first === undefined || request.offline) return false;
+  if (!isAbsent(resolve(ctx.cwd, first.filename))) return false;
+  const folder = request.cacheFolder;
+  return !folder || isAbsent(resolve(ctx.cwd, folder, first.digest));
+}
+
 /** Runs the fetch and returns its report; failures are in the report, not thrown. */
 export async function runFetch(request: FetchRequest, ctx: Context): Promise<FetchReport> {
   const started = performance.now();
   const records = await readManifest(request.manifest, { cwd: ctx.cwd });
   const { selected, unknown } = selectRecords(records, request.filenames);
+  if (likelyToDownload(selected[0], request, ctx)) preloadDownloadStep();
   const { credentials, clients } = await openApiClients(
     request.urls,
     request.authenticationFile,
