@@ -25,6 +25,7 @@ export type FileState =
 import { escapeControls } from "./display.ts";
 import { formatBytes, formatDuration, formatRate } from "./format.ts";
 import type { Output } from "./output.ts";
+import { startTicker, type Ticker } from "./ticker.ts";
 
 /** States that can last long enough for a heartbeat to matter. */
 const LONG_STATES: ReadonlySet<FileState> = new Set([
@@ -297,7 +298,7 @@ export interface RendererOptions {
 /** Redraws a block of lines at the bottom of a terminal, about five times a second. */
 export class TtyRenderer implements ProgressRenderer {
   readonly #options: RendererOptions;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: Ticker | undefined;
   #drawn = 0;
 
   constructor(options: RendererOptions) {
@@ -305,7 +306,7 @@ export class TtyRenderer implements ProgressRenderer {
   }
 
   start(): void {
-    this.#timer ??= setInterval(() => this.refresh(), this.#options.intervalMs ?? 200);
+    this.#timer ??= startTicker(() => this.refresh(), this.#options.intervalMs ?? 200);
   }
 
   print(write: () => void): void {
@@ -321,7 +322,7 @@ export class TtyRenderer implements ProgressRenderer {
   }
 
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer?.stop();
     this.#timer = undefined;
     this.#clear();
   }
@@ -343,8 +344,7 @@ export class TtyRenderer implements ProgressRenderer {
 /** For logs: messages as they come, plus a heartbeat line while anything is in flight. */
 export class PlainRenderer implements ProgressRenderer {
   readonly #options: RendererOptions;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #sampler: ReturnType<typeof setInterval> | undefined;
+  #timer: Ticker | undefined;
   #startedAt: number | undefined;
 
   constructor(options: RendererOptions) {
@@ -369,16 +369,22 @@ export class PlainRenderer implements ProgressRenderer {
     if (this.#startedAt === undefined || this.#timer !== undefined) return;
     const elapsed = (this.#options.now ?? Date.now)() - this.#startedAt;
     if (!this.#options.model.longWorkStarted && elapsed < HEARTBEAT_ARM_MS) return;
+    // One ticker samples the rates every second and beats every `period`: a second at
+    // most is left pending after `stop` (see ticker.ts).
     const period = this.#options.intervalMs ?? 30_000;
-    this.#sampler = setInterval(() => this.#options.model.sample(), Math.min(1_000, period));
-    this.#timer = setInterval(() => this.#beat(), period);
+    const sampleMs = Math.min(1_000, period);
+    const ticksPerBeat = Math.max(1, Math.round(period / sampleMs));
+    let ticks = 0;
+    this.#timer = startTicker(() => {
+      ticks += 1;
+      if (ticks % ticksPerBeat === 0) this.#beat();
+      else this.#options.model.sample();
+    }, sampleMs);
   }
 
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    if (this.#sampler !== undefined) clearInterval(this.#sampler);
+    this.#timer?.stop();
     this.#timer = undefined;
-    this.#sampler = undefined;
     this.#startedAt = undefined;
   }
 

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { startTicker, type Ticker } from "../ticker.ts";
+
 /** Which limit ran out. */
 export type Expiry = "stall" | "slow" | "deadline";
 
@@ -170,10 +172,11 @@ export class Watchdog {
   }
 }
 
+// A ticker rather than `setInterval`, which would load Node's timers at the first download.
 const systemClock: WatchdogClock = {
   now: () => performance.now(),
-  setInterval: (tick, ms) => setInterval(tick, ms),
-  clearInterval: (timer) => clearInterval(timer as ReturnType<typeof setInterval>),
+  setInterval: (tick, ms) => startTicker(tick, ms),
+  clearInterval: (timer) => (timer as Ticker).stop(),
 };
 
 /** The watchdog of this process. */
