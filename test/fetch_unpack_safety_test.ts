@@ -77,6 +77,21 @@ Deno.test("fetch -m with another spelling of the manifest path still protects it
     assert.equal(await Deno.readTextFile(join(fx.work, "manifest.tt")), manifest);
   }));
 
+Deno.test("fetch -m through a symlink protects the file the link points at", () =>
+  withFetchFixture({ "a.bin": 1000, "real.tt": 50 }, async (fx) => {
+    const manifest = await Deno.readTextFile(join(fx.work, "manifest.tt"));
+    await Deno.writeTextFile(join(fx.work, "real.tt"), manifest);
+    await Deno.symlink("real.tt", join(fx.work, "link.tt"));
+    const run = await fx.run(["-m", "link.tt", "fetch"]);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /^error: Cannot fetch "real\.tt": it would overwrite the manifest in use \("link\.tt"\)$/m,
+    );
+    assert.equal(await Deno.readTextFile(join(fx.work, "real.tt")), manifest);
+    assert.deepEqual(await Deno.readFile(join(fx.work, "a.bin")), fx.file("a.bin").content);
+  }));
+
 Deno.test("fetch refuses an archive member named like a sibling record or the manifest", () =>
   withFetchFixture({ "a.bin": 1000 }, async (fx) => {
     const a = fx.file("a.bin");

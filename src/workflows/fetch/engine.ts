@@ -214,13 +214,15 @@ interface ManifestFile {
 
 /**
  * Whether `destination` names the manifest: the same path, or the same inode (any spelling
- * of it). The manifest is looked up once per run, not once per present file.
+ * of it, a hard link, or the file a symlinked `-m` points at; a destination that is itself
+ * a symlink to the manifest is not it, as the fetch replaces the link, not what it points
+ * at). The manifest is looked up once per run, not once per present file.
  */
 function isManifest(destination: string, manifest: ManifestFile): boolean {
   if (resolve(destination) === resolve(manifest.path)) return true;
   if (manifest.identity === undefined) {
     try {
-      manifest.identity = Deno.lstatSync(manifest.path);
+      manifest.identity = Deno.statSync(manifest.path);
     } catch {
       manifest.identity = null;
     }
