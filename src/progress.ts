@@ -27,18 +27,6 @@ import { formatBytes, formatDuration, formatRate } from "./format.ts";
 import type { Output } from "./output.ts";
 import { startTicker, type Ticker } from "./ticker.ts";
 
-/** States that can last long enough for a heartbeat to matter. */
-const LONG_STATES: ReadonlySet<FileState> = new Set([
-  "waiting",
-  "downloading",
-  "uploading",
-  "unpacking",
-]);
-/** A present file this big takes seconds to hash. */
-const LONG_CHECK_BYTES = 256 * 1024 * 1024;
-/** A run still refreshing after this long gets its heartbeat, whatever it is doing. */
-const HEARTBEAT_ARM_MS = 1_000;
-
 /** Samples older than this do not count toward a rate. */
 const RATE_WINDOW_MS = 5_000;
 
@@ -111,7 +99,6 @@ export class ProgressModel {
   readonly #meter = new RateMeter();
   readonly #now: () => number;
   #received = 0;
-  #longWorkStarted = false;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -124,19 +111,8 @@ export class ProgressModel {
     return file;
   }
 
-  /**
-   * Whether work that may take a while has begun: a transfer, an unpack, a wait for another
-   * process, or the check of a big file. What a log's heartbeat waits for.
-   */
-  get longWorkStarted(): boolean {
-    return this.#longWorkStarted;
-  }
-
   /** Moves a file to a new state; the first active state starts its clock. */
   setState(file: FileProgress, state: FileState): void {
-    if (LONG_STATES.has(state) || (state === "checking" && file.size >= LONG_CHECK_BYTES)) {
-      this.#longWorkStarted = true;
-    }
     file.state = state;
     const now = this.#now();
     if (file.startedAt === undefined && state !== "queued") file.startedAt = now;
@@ -291,8 +267,6 @@ export interface RendererOptions {
   readonly columns?: (() => number) | undefined;
   /** TTY redraw period, or the plain renderer's heartbeat period. */
   readonly intervalMs?: number | undefined;
-  /** The clock the plain renderer arms its heartbeat by (tests). */
-  readonly now?: (() => number) | undefined;
 }
 
 /** Redraws a block of lines at the bottom of a terminal, about five times a second. */
@@ -345,32 +319,20 @@ export class TtyRenderer implements ProgressRenderer {
 export class PlainRenderer implements ProgressRenderer {
   readonly #options: RendererOptions;
   #timer: Ticker | undefined;
-  #startedAt: number | undefined;
 
   constructor(options: RendererOptions) {
     this.#options = options;
   }
 
   /**
-   * Arms the heartbeat lazily (see `refresh`): the first timer of a process loads Node's
-   * timers, ~4 ms, which a run that only finds its files present or in the cache, over in
-   * a tenth of a second, would pay for a heartbeat that never beats.
+   * Arms the heartbeat. On a ticker (`ticker.ts`), arming costs ~0.5 ms; on `setInterval`
+   * it cost ~5 ms (Node's timers load with the first one), which is why it used to be
+   * armed late, and then missed a slow check that began quickly.
    */
   start(): void {
-    this.#startedAt ??= (this.#options.now ?? Date.now)();
-  }
-
-  print(write: () => void): void {
-    write();
-  }
-
-  /** Starts the heartbeat's timers once long work began, or the run has lasted a while. */
-  refresh(): void {
-    if (this.#startedAt === undefined || this.#timer !== undefined) return;
-    const elapsed = (this.#options.now ?? Date.now)() - this.#startedAt;
-    if (!this.#options.model.longWorkStarted && elapsed < HEARTBEAT_ARM_MS) return;
+    if (this.#timer !== undefined) return;
     // One ticker samples the rates every second and beats every `period`: a second at
-    // most is left pending after `stop` (see ticker.ts).
+    // most is left pending after `stop`.
     const period = this.#options.intervalMs ?? 30_000;
     const sampleMs = Math.min(1_000, period);
     const ticksPerBeat = Math.max(1, Math.round(period / sampleMs));
@@ -382,10 +344,15 @@ export class PlainRenderer implements ProgressRenderer {
     }, sampleMs);
   }
 
+  print(write: () => void): void {
+    write();
+  }
+
+  refresh(): void {}
+
   stop(): void {
     this.#timer?.stop();
     this.#timer = undefined;
-    this.#startedAt = undefined;
   }
 
   #beat(): void {
