@@ -17,24 +17,78 @@ export interface PackageJson {
   readonly dependencies?: Readonly<Record<string, string>>;
 }
 
-/** `package-lock.json` (lockfile version 2 or 3) as far as this module reads it. */
-export interface PackageLock {
-  readonly packages?: Readonly<
-    Record<string, { readonly dependencies?: Readonly<Record<string, string>> }>
-  >;
+/** One package of a lockfile, as far as this module reads it. */
+export interface LockedPackage {
+  readonly dependencies?: Readonly<Record<string, string>>;
+  readonly optionalDependencies?: Readonly<Record<string, string>>;
+  readonly peerDependencies?: Readonly<Record<string, string>>;
 }
 
-/** The names of the packages the compiled program needs: runtime dependencies, transitively. */
+/** `package-lock.json` (lockfile version 2 or 3) as far as this module reads it. */
+export interface PackageLock {
+  readonly packages?: Readonly<Record<string, LockedPackage>>;
+}
+
+/**
+ * The top-level `node_modules` folders the compiled program needs: the runtime
+ * dependencies and, transitively, what they depend on (plain, optional and peer). A
+ * dependency is looked up as Node does, from the folder of the package that needs it up to
+ * the top (`node_modules/a/node_modules/b`, then `node_modules/b`); a nested package is kept
+ * with the top-level folder that holds it. A name the lockfile does not know is kept.
+ */
 export function runtimePackages(manifest: PackageJson, lock: PackageLock): Set<string> {
+  const packages = lock.packages ?? {};
   const needed = new Set<string>();
-  const pending = Object.keys(manifest.dependencies ?? {}).filter((name) => !BUILD_ONLY.has(name));
-  for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
-    if (needed.has(name)) continue;
-    needed.add(name);
-    const entry = lock.packages?.[`node_modules/${name}`];
-    pending.push(...Object.keys(entry?.dependencies ?? {}));
+  const seen = new Set<string>();
+  const pending = Object.keys(manifest.dependencies ?? {})
+    .filter((name) => !BUILD_ONLY.has(name))
+    .map((name) => ({ name, from: "" }));
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const path = installedPath(packages, next.from, next.name);
+    if (path === undefined) {
+      if (next.from === "") needed.add(next.name);
+      continue;
+    }
+    if (seen.has(path)) continue;
+    seen.add(path);
+    needed.add(topLevelName(path));
+    const entry = packages[path] ?? {};
+    for (
+      const name of new Set([
+        ...Object.keys(entry.dependencies ?? {}),
+        ...Object.keys(entry.optionalDependencies ?? {}),
+        ...Object.keys(entry.peerDependencies ?? {}),
+      ])
+    ) {
+      pending.push({ name, from: path });
+    }
   }
   return needed;
+}
+
+/** Where Node finds `name` for the package installed at `from` ("" for the project). */
+function installedPath(
+  packages: Readonly<Record<string, LockedPackage>>,
+  from: string,
+  name: string,
+): string | undefined {
+  for (let base = from;; base = parentPackage(base)) {
+    const candidate = base === "" ? `node_modules/${name}` : `${base}/node_modules/${name}`;
+    if (Object.hasOwn(packages, candidate)) return candidate;
+    if (base === "") return undefined;
+  }
+}
+
+/** `node_modules/a/node_modules/@s/b` → `node_modules/a`; `node_modules/a` → "". */
+function parentPackage(path: string): string {
+  const at = path.lastIndexOf("/node_modules/");
+  return at < 0 ? "" : path.slice(0, at);
+}
+
+/** `node_modules/@s/b/node_modules/c` → `@s/b`. */
+function topLevelName(path: string): string {
+  const parts = path.slice("node_modules/".length).split("/");
+  return parts[0]?.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0] ?? "";
 }
 
 /**

@@ -18,6 +18,34 @@ Deno.test("runtimePackages() keeps runtime dependencies and theirs, never Deno i
   assert.deepEqual([...needed].sort(), ["@zod/core", "commander", "tslib", "zod"]);
 });
 
+Deno.test("runtimePackages() follows optional, peer and nested dependencies as Node resolves them", () => {
+  const needed = runtimePackages(
+    { dependencies: { a: "1", "@s/b": "1" } },
+    {
+      packages: {
+        "": {},
+        "node_modules/a": {
+          optionalDependencies: { native: "1" },
+          peerDependencies: { peer: "1" },
+        },
+        "node_modules/native": {},
+        "node_modules/peer": {},
+        // @s/b needs its own c (nested), which needs d (hoisted to the top).
+        "node_modules/@s/b": { dependencies: { c: "2" } },
+        "node_modules/@s/b/node_modules/c": { dependencies: { d: "1" } },
+        "node_modules/c": { dependencies: { unused: "1" } },
+        "node_modules/d": {},
+        "node_modules/unused": {},
+      },
+    },
+  );
+  assert.deepEqual([...needed].sort(), ["@s/b", "a", "d", "native", "peer"]);
+});
+
+Deno.test("runtimePackages() keeps a runtime dependency the lockfile does not know", () => {
+  assert.deepEqual([...runtimePackages({ dependencies: { x: "1" } }, {})], ["x"]);
+});
+
 Deno.test("excludedPackagePaths() names every other installed package", () => {
   const excluded = excludedPackagePaths(
     ["commander", "deno", "@deno/linux-x64-glibc", "@types/node", "fast-check", "zod"],
