@@ -5,8 +5,12 @@
  * @module
  */
 
+import { probeName } from "./libc.ts";
+
 /** `Deno.statSync`, or undefined when the path cannot be stat'ed. */
 export function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  // A missing name answered without the error a failed stat builds.
+  if (probeName(path) === false) return undefined;
   try {
     return Deno.statSync(path);
   } catch {
@@ -16,6 +20,8 @@ export function statOrUndefined(path: string): Deno.FileInfo | undefined {
 
 /** True only when nothing (not even a dangling symlink) has this name; other errors: false. */
 export function isAbsent(path: string): boolean {
+  const exists = probeName(path);
+  if (exists !== undefined) return !exists;
   try {
     Deno.lstatSync(path);
     return false;

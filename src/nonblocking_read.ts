@@ -17,59 +17,7 @@
  * @module
  */
 
-const LIBC_SYMBOLS = {
-  // open(2) is variadic; called with its two fixed arguments only, as no O_CREAT is passed.
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
-
-interface Platform {
-  readonly names: readonly string[];
-  /** O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC. */
-  readonly flags: number;
-  readonly fdFolder: string;
-}
-
-function platform(): Platform | undefined {
-  const { os, arch } = Deno.build;
-  if (os === "linux" && (arch === "x86_64" || arch === "aarch64")) {
-    return {
-      names: ["libc.so.6", "libc.so"],
-      flags: 0o4000 | 0o400 | 0o2000000,
-      fdFolder: "/proc/self/fd",
-    };
-  }
-  if (os === "darwin") {
-    return {
-      names: ["/usr/lib/libSystem.B.dylib"],
-      flags: 0x4 | 0x20000 | 0x1000000,
-      fdFolder: "/dev/fd",
-    };
-  }
-  return undefined;
-}
-
-let loaded: { libc: Libc; platform: Platform } | null | undefined;
-
-function load(): { libc: Libc; platform: Platform } | null {
-  if (loaded !== undefined) return loaded;
-  loaded = null;
-  const chosen = platform();
-  for (const name of chosen?.names ?? []) {
-    try {
-      loaded = { libc: Deno.dlopen(name, LIBC_SYMBOLS).symbols, platform: chosen! };
-      break;
-    } catch {
-      // Not there, or no FFI permission: the next name, then the caller's ordinary path.
-    }
-  }
-  return loaded;
-}
-
-const encoder = new TextEncoder();
+import { cPath, loadLibc } from "./libc.ts";
 
 /**
  * Reads the regular file at `path`, which the caller stat'ed as `expected`, into `buffer`
@@ -81,15 +29,16 @@ export function readSmallFileSync(
   expected: Deno.FileInfo,
   buffer: Uint8Array,
 ): number | undefined {
-  const chosen = load();
-  if (chosen === null || !expected.isFile || path.includes("\0")) return undefined;
-  const { libc } = chosen;
-  const fd = libc.open(encoder.encode(`${path}\0`), chosen.platform.flags);
+  const libc = loadLibc();
+  const bytes = cPath(path);
+  if (libc === null || bytes === undefined || !expected.isFile) return undefined;
+  const { symbols, constants } = libc;
+  const fd = symbols.open(bytes, constants.readNonblocking);
   if (fd < 0) return undefined;
   try {
     let opened: Deno.FileInfo;
     try {
-      opened = Deno.statSync(`${chosen.platform.fdFolder}/${fd}`);
+      opened = Deno.statSync(`${constants.fdFolder}/${fd}`);
     } catch {
       return undefined;
     }
@@ -98,7 +47,9 @@ export function readSmallFileSync(
     }
     let filled = 0;
     while (filled < buffer.length) {
-      const count = Number(libc.read(fd, buffer.subarray(filled), BigInt(buffer.length - filled)));
+      const count = Number(
+        symbols.read(fd, buffer.subarray(filled), BigInt(buffer.length - filled)),
+      );
       if (count < 0) return undefined;
       if (count === 0) return filled;
       filled += count;
@@ -106,6 +57,6 @@ export function readSmallFileSync(
     // As big as the buffer or bigger: not a small file after all.
     return undefined;
   } finally {
-    libc.close(fd);
+    symbols.close(fd);
   }
 }

@@ -30,7 +30,7 @@ import { join } from "../paths.ts";
 import { hashFile } from "../digest.ts";
 import { acquireLock, type FileLock, tryLock } from "../lock.ts";
 import type { Sha512 } from "../sha512.ts";
-import { readDirIfPresent, removeIfPresent, statOrUndefined } from "../fs_util.ts";
+import { isAbsent, readDirIfPresent, removeIfPresent, statOrUndefined } from "../fs_util.ts";
 import { Journal } from "./journal.ts";
 import { tempPathBeside } from "../temp_names.ts";
 import { isRacy, readBootId, stampOf, stampVouches, type StatStamp } from "./stamps.ts";
@@ -162,6 +162,9 @@ export class Cache implements Disposable {
     digest: string,
     options: WaitOptions & { exclusive: boolean },
   ): Promise<FileLock | undefined> {
+    // Asked first: a missing entry (every file of a cold fetch) would otherwise cost the
+    // error the open throws.
+    if (isAbsent(this.entryPath(digest))) return undefined;
     try {
       return await acquireLock(this.entryPath(digest), { ...options, create: false });
     } catch (error) {
@@ -172,6 +175,7 @@ export class Cache implements Disposable {
 
   /** Locks the entry of `digest` if that can be done at once (`"busy"` otherwise). */
   async tryLockEntry(digest: string, exclusive: boolean): Promise<FileLock | "busy" | undefined> {
+    if (isAbsent(this.entryPath(digest))) return undefined;
     try {
       return await tryLock(this.entryPath(digest), { exclusive, create: false }) ?? "busy";
     } catch (error) {
@@ -200,6 +204,7 @@ export class Cache implements Disposable {
     options: { rehash?: boolean; signal?: AbortSignal | undefined } = {},
   ): Promise<EntryState> {
     const path = this.entryPath(digest);
+    if (isAbsent(path)) return { kind: "missing" };
     let info: Deno.FileInfo;
     try {
       info = Deno.statSync(path);

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { cPath, loadLibc, probeName } from "./libc.ts";
+
+const posix = Deno.build.os === "linux" || Deno.build.os === "darwin";
+
+Deno.test({
+  name: "loadLibc() loads the C library here",
+  ignore: !posix,
+  fn() {
+    const libc = loadLibc();
+    assert.ok(libc !== null);
+    assert.equal(loadLibc(), libc, "loaded once");
+  },
+});
+
+Deno.test({
+  name: "probeName() tells a present name, a dangling symlink and a missing one apart",
+  ignore: !posix,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      Deno.writeTextFileSync(`${dir}/file`, "x");
+      Deno.symlinkSync(`${dir}/nowhere`, `${dir}/dangling`);
+      assert.equal(probeName(`${dir}/file`), true);
+      assert.equal(probeName(dir), true);
+      assert.equal(probeName(`${dir}/dangling`), true, "the link itself is there");
+      assert.equal(probeName(`${dir}/missing`), false);
+      assert.equal(probeName(`${dir}/missing/deeper`), false);
+      assert.equal(probeName(`${dir}/file\0x`), undefined);
+      // Relative names are taken from the working directory, as Deno's calls take them.
+      assert.equal(probeName("."), true);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "probeName() cannot tell through a folder it may not search, and says so",
+  ignore: !posix || Deno.uid() === 0,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      Deno.mkdirSync(`${dir}/closed`);
+      Deno.writeTextFileSync(`${dir}/closed/file`, "x");
+      Deno.chmodSync(`${dir}/closed`, 0o000);
+      assert.equal(probeName(`${dir}/closed/file`), undefined);
+    } finally {
+      Deno.chmodSync(`${dir}/closed`, 0o700);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("cPath() ends a path with a NUL and refuses one holding a NUL", () => {
+  assert.deepEqual(cPath("ab"), new Uint8Array([0x61, 0x62, 0]));
+  assert.equal(cPath("a\0b"), undefined);
+});
