@@ -87,13 +87,14 @@ export function loadLibc(): Libc | null {
         errnoLocation: { ...ERRNO_SYMBOL, name: chosen!.errnoName },
       });
       const { errnoLocation, ...symbols } = library.symbols;
+      // A thread's errno lives at one address for the thread's life, and only the thread
+      // that loaded this module calls through it (a worker loads its own copy).
+      const where = errnoLocation();
+      const view = where === null ? undefined : new Deno.UnsafePointerView(where);
       loaded = {
         symbols,
         constants: chosen!.constants,
-        errno: () => {
-          const where = errnoLocation();
-          return where === null ? -1 : new Deno.UnsafePointerView(where).getInt32();
-        },
+        errno: () => view?.getInt32() ?? -1,
       };
       break;
     } catch {
@@ -104,10 +105,20 @@ export function loadLibc(): Libc | null {
 }
 
 const encoder = new TextEncoder();
+/** Reused for paths that fit (most do): an allocation per call cost more than the call. */
+const scratch = new Uint8Array(4096);
 
-/** `path` as the NUL-terminated bytes C wants; `undefined` if it holds a NUL itself. */
+/**
+ * `path` as the NUL-terminated bytes C wants; `undefined` if it holds a NUL itself. The
+ * bytes may be a view of a buffer the next call reuses: pass them on at once.
+ */
 export function cPath(path: string): Uint8Array | undefined {
-  return path.includes("\0") ? undefined : encoder.encode(`${path}\0`);
+  if (path.includes("\0")) return undefined;
+  // Three bytes per UTF-16 unit at most, plus the NUL.
+  if (path.length * 3 + 1 > scratch.length) return encoder.encode(`${path}\0`);
+  const { written } = encoder.encodeInto(path, scratch);
+  scratch[written] = 0;
+  return scratch.subarray(0, written + 1);
 }
 
 /**

@@ -55,4 +55,28 @@ Deno.test({
 Deno.test("cPath() ends a path with a NUL and refuses one holding a NUL", () => {
   assert.deepEqual(cPath("ab"), new Uint8Array([0x61, 0x62, 0]));
   assert.equal(cPath("a\0b"), undefined);
+  assert.deepEqual(cPath("é"), new Uint8Array([0xc3, 0xa9, 0]));
+  const long = "x".repeat(5000);
+  assert.deepEqual(cPath(long), new TextEncoder().encode(`${long}\0`));
+});
+
+Deno.test({
+  name: "probeName() finds a name with non-ASCII letters, and one longer than its buffer",
+  ignore: !posix,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      Deno.writeTextFileSync(`${dir}/été.bin`, "x");
+      assert.equal(probeName(`${dir}/été.bin`), true);
+      assert.equal(probeName(`${dir}/ete.bin`), false);
+      const deep = `${dir}/${"d".repeat(200)}`;
+      Deno.mkdirSync(deep);
+      const long = `${deep}/${"/.".repeat(1500)}/${"f".repeat(100)}`;
+      assert.equal(probeName(long), false);
+      Deno.writeTextFileSync(`${deep}/${"f".repeat(100)}`, "x");
+      assert.equal(probeName(long), true);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
