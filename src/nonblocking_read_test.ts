@@ -122,14 +122,14 @@ Deno.test({
 });
 
 Deno.test({
-  name: "readSmallFileSync never reads an unreadable file it could not open",
-  ignore: !posix || Deno.uid() === 0,
+  name: "readSmallFileSync answers undefined when the open fails (a symlink loop)",
+  ignore: !posix,
   fn: () =>
     withDir((dir) => {
-      const path = `${dir}/f`;
-      Deno.writeFileSync(path, bytes(10), { mode: 0o000 });
-      Deno.chmodSync(path, 0o000);
-      assert.equal(readSmallFileSync(path, Deno.statSync(path), new Uint8Array(64)), undefined);
+      Deno.writeFileSync(`${dir}/f`, bytes(10));
+      Deno.symlinkSync(`${dir}/loop`, `${dir}/loop`);
+      const info = Deno.statSync(`${dir}/f`);
+      assert.equal(readSmallFileSync(`${dir}/loop`, info, new Uint8Array(64)), undefined);
     }),
 });
 
