@@ -16,7 +16,8 @@
  *
  * `sync` runs before each timed run, so nobody pays for the previous run's write-back. Each
  * cell is the median of `RUNS` runs; clients alternate which goes first. `--busy` keeps one
- * core busy (`sha512sum` in a loop pinned with `taskset` to CPU 0) while measuring.
+ * core busy (`sha512sum` of a 256 MiB file in a loop pinned with `taskset` to CPU 0) while
+ * measuring.
  *
  * `deno run -A scripts/bench/workloads.ts [big] [small] [--busy] [--storage nginx|fake]` or
  * `deno task bench workloads [--busy] [--storage=fake]`.
@@ -384,7 +385,14 @@ export async function benchWorkloads(args: readonly string[] = []): Promise<stri
   const root = `${REPO_ROOT}.bench/workloads`;
   await Deno.remove(root, { recursive: true }).catch(() => {});
   await Deno.mkdir(root, { recursive: true });
-  const burner = busy ? busyCore(sets[0]?.files[0]?.path ?? "/dev/null") : undefined;
+  // Always the same load, whichever workloads run: hashing one small file in a loop would
+  // be a fork-and-exec storm (kernel work on that core), not a busy core.
+  let burnFile = "";
+  if (busy) {
+    burnFile = `${REPO_ROOT}.bench/burn-256m`;
+    await ensureFile(burnFile, 256 * MiB);
+  }
+  const burner = busy ? busyCore(burnFile) : undefined;
   const rows: string[] = [];
   const coldCpu: string[] = [];
   try {
@@ -401,7 +409,7 @@ export async function benchWorkloads(args: readonly string[] = []): Promise<stri
   const cpus = navigator.hardwareConcurrency ?? "?";
   return [
     `Medians of ${RUNS} runs, \`sync\` before each, ${cpus} CPUs${
-      busy ? ", one core kept busy by a pinned sha512sum loop" : ""
+      busy ? ", one core kept busy by a pinned sha512sum loop over a 256 MiB file" : ""
     }; downloads served by ${storage.description}; Python: ${PYTHON}. Ratios: tooltool.py / ours (above 1: we are faster), ours / floor (1 is the floor).`,
     "",
     "| workload | scenario | tooltool.py (s) | floor (s) | ours (s) | ours vs tooltool.py | ours vs floor | ours peak RSS (MiB) |",
