@@ -333,7 +333,8 @@ export class PlainRenderer implements ProgressRenderer {
     if (this.#timer !== undefined) return;
     // One ticker samples the rates every second and beats every `period`: a second at
     // most is left pending after `stop`.
-    const period = this.#options.intervalMs ?? 30_000;
+    // A period of 0 or less (only an API caller can give one) beats every millisecond.
+    const period = Math.max(1, this.#options.intervalMs ?? 30_000);
     const sampleMs = Math.min(1_000, period);
     const ticksPerBeat = Math.max(1, Math.round(period / sampleMs));
     let ticks = 0;

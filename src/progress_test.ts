@@ -131,6 +131,17 @@ Deno.test("PlainRenderer beats through the slow check of a small present file", 
   assert.equal(beats.length, seen, "none after stop");
 });
 
+Deno.test("PlainRenderer with a period of 0 still beats", async () => {
+  const model = new ProgressModel();
+  const beats: string[] = [];
+  const renderer = new PlainRenderer({ model, write: (text) => beats.push(text), intervalMs: 0 });
+  model.setState(model.add("a.bin", 100), "downloading");
+  renderer.start();
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  renderer.stop();
+  assert.ok(beats.length >= 1);
+});
+
 Deno.test("TtyRenderer erases its block before printing a message, then redraws", () => {
   const model = new ProgressModel();
   const file = model.add("a.bin", 100);

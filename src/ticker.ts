@@ -18,7 +18,10 @@ export interface Ticker {
   stop(): void;
 }
 
-/** Calls `tick` every `periodMs` (about: each wait starts after the previous tick ran). */
+/**
+ * Calls `tick` every `periodMs`. The next wait is armed before a tick runs, so a slow tick does
+ * not push the later ones back, and a tick that throws does not end the ticker.
+ */
 export function startTicker(tick: () => void, periodMs: number): Ticker {
   let live = true;
   const wait = Math.max(1, Math.round(periodMs));
