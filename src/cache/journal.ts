@@ -111,6 +111,11 @@ export class Journal {
    * open, stat and read take microseconds). Being synchronous, reads cannot interleave.
    */
   #read(): boolean {
+    // Nothing new, the usual answer to a second look: one stat instead of an open, a stat
+    // and a close.
+    const seen = statOrUndefined(this.#path);
+    if (seen === undefined) return false;
+    if (seen.ino !== null && seen.ino === this.#ino && seen.size === this.#offset) return false;
     let file: Deno.FsFile;
     try {
       file = Deno.openSync(this.#path, { read: true });
