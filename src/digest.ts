@@ -202,7 +202,12 @@ export function sha512Hex(data: Uint8Array | string): Sha512 {
  */
 export async function hashFile(
   path: string,
-  options: { signal?: AbortSignal | undefined; expectedSize?: number | undefined } = {},
+  options: {
+    signal?: AbortSignal | undefined;
+    expectedSize?: number | undefined;
+    /** The file's `stat` from a moment ago, when the caller has one: spares another. */
+    info?: Deno.FileInfo | undefined;
+  } = {},
 ): Promise<FileDigest> {
   if (hashWorkers.takes(options.expectedSize)) {
     try {
@@ -216,7 +221,7 @@ export async function hashFile(
   // A small regular file in one read and one hash, on this thread: handing the open, the
   // read and the hash to other threads took longer than doing them (200 files of 100 KiB),
   // most of all with a core kept busy by something else, where each hand-off waits for it.
-  const before = statOrUndefined(path);
+  const before = options.info ?? statOrUndefined(path);
   if (before?.isFile && before.size < current.length) {
     const filled = readSmallFileSync(path, before, current);
     if (filled !== undefined) {

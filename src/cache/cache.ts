@@ -219,7 +219,7 @@ export class Cache implements Disposable {
     if (!options.rehash && await this.vouches(path, digest, info)) {
       return { kind: "valid", checked: "stamp" };
     }
-    const hashed = await hashFile(path, { signal: options.signal, expectedSize: size });
+    const hashed = await hashFile(path, { signal: options.signal, expectedSize: size, info });
     if (hashed.digest !== digest || hashed.size !== size) {
       return { kind: "invalid", reason: "its sha512 does not match" };
     }

@@ -41,6 +41,7 @@ export async function checkPresent(
   const hashed = await hashFile(destination, {
     signal: options.signal,
     expectedSize: record.size,
+    info,
   });
   if (hashed.digest !== record.digest) return "invalid";
   cache?.recordVerified(destination, record.digest, info);
