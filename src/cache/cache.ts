@@ -354,7 +354,7 @@ export class Cache implements Disposable {
   #isEntryInode(digest: string, info: Deno.FileInfo): boolean {
     // A file linked from the cache has a second name and no write bit: anything else is
     // answered without a stat, whose failure (no entry yet, as for every file of a first
-    // run) costs ~40 µs for the error Deno builds.
+    // run) costs ~20 µs for the error Deno builds.
     if (info.mode === null || (info.mode & 0o222) !== 0 || (info.nlink ?? 2) < 2) return false;
     const entry = statOrUndefined(this.entryPath(digest));
     return entry !== undefined && entry.ino === info.ino && entry.dev === info.dev;

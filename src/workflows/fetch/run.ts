@@ -70,8 +70,8 @@ export interface FetchRequest {
 
 /**
  * Whether the manifest's first record is neither in the working tree nor in the cache (and
- * the fetch is not offline): then the download code is loaded while the clients and the cache are set
- * up, not after. Two `lstat`s; a wrong guess only loads code early or late.
+ * the fetch is not offline): then the download code is loaded while the clients and the
+ * cache are set up, not after. Two name probes; a wrong guess only loads code early or late.
  */
 function likelyToDownload(
   first: FileRecord | undefined,
