@@ -9,6 +9,9 @@ import { tryLock } from "../lock.ts";
 import { removeIfPresent, statOrUndefined } from "../fs_util.ts";
 import type { StatStamp } from "./stamps.ts";
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /** The journal is compacted once it grows past this. */
 const JOURNAL_COMPACT_BYTES = 4 * 1024 * 1024;
 
@@ -59,7 +62,7 @@ export class Journal {
     const text = records.map((record) => JSON.stringify(record) + "\n").join("");
     try {
       // One write, so that concurrent appenders' lines never interleave.
-      this.#appendFile().writeSync(new TextEncoder().encode(text));
+      this.#appendFile().writeSync(encoder.encode(text));
     } catch {
       // A read-only cache, say: only the speed-up is lost.
     }
@@ -140,14 +143,16 @@ export class Journal {
         if (read === null) break;
         filled += read;
       }
-      const text = new TextDecoder().decode(bytes.subarray(0, filled));
-      const end = text.lastIndexOf("\n");
+      // Up to the last whole line; a line still being written is read next time. A newline
+      // byte never occurs inside a multi-byte UTF-8 character, so it can be found in bytes.
+      const end = bytes.subarray(0, filled).lastIndexOf(0x0a);
       if (end < 0) return false;
-      for (const line of text.slice(0, end).split("\n")) {
+      const text = decoder.decode(bytes.subarray(0, end));
+      for (const line of text.split("\n")) {
         const record = parseRecord(line);
         if (record !== undefined) this.#remember(record);
       }
-      this.#offset += new TextEncoder().encode(text.slice(0, end + 1)).length;
+      this.#offset += end + 1;
       return true;
     } finally {
       file.close();
