@@ -7,10 +7,17 @@
 
 import { probeName } from "./libc.ts";
 
-/** `Deno.statSync`, or undefined when the path cannot be stat'ed. */
-export function statOrUndefined(path: string): Deno.FileInfo | undefined {
-  // A missing name answered without the error a failed stat builds.
-  if (probeName(path) === false) return undefined;
+/**
+ * `Deno.statSync`, or undefined when the path cannot be stat'ed. With `likelyMissing` (a
+ * path usually absent: a distdir candidate, a dry run's cache entry), a missing name is told
+ * by `probeName`, without the error a failed stat builds; for a path usually there, that
+ * probe would be one more call for nothing.
+ */
+export function statOrUndefined(
+  path: string,
+  options: { readonly likelyMissing?: boolean } = {},
+): Deno.FileInfo | undefined {
+  if (options.likelyMissing && probeName(path) === false) return undefined;
   try {
     return Deno.statSync(path);
   } catch {

@@ -33,7 +33,7 @@ function sizedCandidates(
 ): string[] {
   const found: string[] = [];
   for (const path of distdirCandidates(record, dirs)) {
-    const info = statOrUndefined(path);
+    const info = statOrUndefined(path, { likelyMissing: true });
     if (info === undefined || !info.isFile) continue;
     if (info.size !== record.size) {
       warn(

@@ -126,7 +126,7 @@ async function planOne(record: FileRecord, options: PlanOptions): Promise<Planne
   const { cache } = options;
   if (cache !== undefined) {
     const entry = cache.entryPath(record.digest);
-    const info = statOrUndefined(entry);
+    const info = statOrUndefined(entry, { likelyMissing: true });
     if (info !== undefined && await holds(entry, info, record, options)) {
       return plan("cache", entry, replaces);
     }
