@@ -37,6 +37,8 @@ export class Journal {
   /** Bytes of the current journal file already read, and that file's inode. */
   #offset = 0;
   #ino: number | null = null;
+  /** The last read found no journal file. */
+  #missing = false;
   /** The first read, shared by everyone who asks before it is done. */
   #initial: Promise<boolean> | undefined;
   /** The journal as opened for appending, and its inode then. */
@@ -115,8 +117,10 @@ export class Journal {
    */
   #read(): boolean {
     // Nothing new, the usual answer to a second look: one stat instead of an open, a stat
-    // and a close.
-    const seen = statOrUndefined(this.#path);
+    // and a close. A journal that was missing last time (a new cache, every present file
+    // checked) likely still is: a probe answers that without the error a failed stat makes.
+    const seen = statOrUndefined(this.#path, { likelyMissing: this.#missing });
+    this.#missing = seen === undefined;
     if (seen === undefined) return false;
     if (seen.ino !== null && seen.ino === this.#ino && seen.size === this.#offset) return false;
     let file: Deno.FsFile;

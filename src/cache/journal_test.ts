@@ -24,3 +24,22 @@ Deno.test("Journal reads up to the last whole line, and the rest once it is fini
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Journal that was missing is read once another process creates it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const journal = new Journal(dir);
+    assert.equal(await journal.refresh(), false);
+    assert.equal(await journal.refresh(), false);
+    // Another process's first line: the probe that replaced the failing stat must see it.
+    const line = JSON.stringify({ type: "use", digest, at: 7 });
+    Deno.writeTextFileSync(`${dir}/journal`, `${line}\n`);
+    assert.equal((await journal.uses()).get(digest), 7);
+    // Removed again (a purge of the state folder): missing, and no error.
+    Deno.removeSync(`${dir}/journal`);
+    assert.equal(await journal.refresh(), false);
+    journal.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
