@@ -1,8 +1,7 @@
 /**
  * `deno task bench [workloads] [hash] [fetch] [unpack] [upload] [trees] [--busy] [--touch-memory]`:
- * runs the benchmarks side by side on
- * this machine and prints one markdown table each. A benchmark is a script that prints
- * numbers, never a timed test.
+ * runs the benchmarks side by side on this machine and prints one markdown table each. A
+ * benchmark is a script that prints numbers, never a timed test.
  *
  * @module
  */

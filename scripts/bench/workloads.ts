@@ -228,7 +228,8 @@ async function round(
       await copyFiles(workload, work);
     }
     await sync();
-    // After the sync: its write-back may take long enough for the host to take memory back.
+    // Last before the run, after the sync: memory touched earlier has the sync's write-back
+    // time to be taken back by the host again.
     if (touchMemory && scenario === "fetch-cold") await touchMemoryFor(workload);
     const [command, args] = client.command(scenario, place);
     const result = await measure(command, args, work);
